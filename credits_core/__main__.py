@@ -1,0 +1,3 @@
+from credits_core.cli import main
+
+raise SystemExit(main())
