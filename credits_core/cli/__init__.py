@@ -7,6 +7,7 @@ command with its message on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -31,3 +32,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CreditsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (stdout stays open until exit)
+        return 0
