@@ -2,18 +2,10 @@
 
 import streamlit as st
 
-from credits_core.pricing import PriceBook
+from pages import shell
 
-st.set_page_config(page_title="Credits back office", layout="wide")
-st.title("Credits back office")
-
-
-@st.cache_resource
-def price_book() -> PriceBook:
-    return PriceBook.load()
-
-
-book = price_book()
+shell.page("Credits back office")
+book = shell.price_book()
 version = book.version_at()
 st.caption(f"Price book {version.version}, in force since {version.effective_from:%Y-%m-%d}")
 st.subheader("Price catalog")

@@ -145,20 +145,31 @@ class PriceBook:
 
     def diff(self, other: PriceBook, at: object = None, plan: str | None = None) -> pd.DataFrame:
         """What changes from this book to `other`, SKU by SKU, at one moment."""
-        keys = ["model", "options"]
-        before = self.catalog(at, plan)[[*keys, "credits"]]
-        after = other.catalog(at, plan)[[*keys, "credits"]]
-        both = before.merge(after, on=keys, how="outer", suffixes=("_before", "_after"))
-        both["change"] = "changed"
-        both.loc[both["credits_before"].isna(), "change"] = "added"
-        both.loc[both["credits_after"].isna(), "change"] = "removed"
-        both = both[both["credits_before"] != both["credits_after"]].copy()
-        for column in ("credits_before", "credits_after"):
-            both[column] = both[column].astype("Int64")
-        both["delta"] = both["credits_after"] - both["credits_before"]
-        both["delta_pct"] = (100 * both["delta"] / both["credits_before"]).round(1)
-        columns = [*keys, "change", "credits_before", "credits_after", "delta", "delta_pct"]
-        return both[columns].sort_values(keys).reset_index(drop=True)
+        return catalog_diff(self.catalog(at, plan), other.catalog(at, plan))
+
+    def providers(self, at: object = None) -> list[str]:
+        return list(self.version_at(at).providers)
+
+    def plans(self, at: object = None) -> list[str]:
+        return list(self.version_at(at).plans)
+
+
+def catalog_diff(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """SKUs whose credits differ between two catalogs (added, removed or changed)."""
+    keys = ["model", "options"]
+    both = before[[*keys, "credits"]].merge(
+        after[[*keys, "credits"]], on=keys, how="outer", suffixes=("_before", "_after")
+    )
+    both["change"] = "changed"
+    both.loc[both["credits_before"].isna(), "change"] = "added"
+    both.loc[both["credits_after"].isna(), "change"] = "removed"
+    both = both[both["credits_before"] != both["credits_after"]].copy()
+    for column in ("credits_before", "credits_after"):
+        both[column] = both[column].astype("Int64")
+    both["delta"] = both["credits_after"] - both["credits_before"]
+    both["delta_pct"] = (100 * both["delta"] / both["credits_before"]).round(1)
+    columns = [*keys, "change", "credits_before", "credits_after", "delta", "delta_pct"]
+    return both[columns].sort_values(keys).reset_index(drop=True)
 
 
 CATALOG_COLUMNS = [

@@ -1,0 +1,85 @@
+"""What every page shares: the cached price book and ledger, who is signed in, the menu.
+
+This folder is a subfolder of `pages/`, so Streamlit does not list it as a page.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import streamlit as st
+
+from credits_core.access import AccessConfig, Action, Identity, identify
+from credits_core.pricing import PriceBook
+
+
+@dataclass(frozen=True)
+class PageLink:
+    path: str
+    label: str
+    icon: str
+    action: Action | None
+
+
+MENU = (
+    PageLink("app.py", "Home", ":material/home:", None),
+    PageLink("pages/cost_calculator.py", "Cost calculator", ":material/calculate:", Action.PRICE),
+)
+
+
+def database_path() -> str:
+    return os.environ.get("CREDITS_DB", "data/credits.duckdb")
+
+
+@st.cache_resource
+def price_book() -> PriceBook:
+    return PriceBook.load()
+
+
+@st.cache_resource
+def access_config() -> AccessConfig:
+    return AccessConfig.load()
+
+
+def current_identity() -> Identity:
+    login_configured = "auth" in st.secrets if _has_secrets() else False
+    return identify(
+        access_config(),
+        login_configured=login_configured,
+        login_email=st.user.get("email") if login_configured else None,
+        headers=dict(st.context.headers or {}),
+    )
+
+
+def _has_secrets() -> bool:
+    try:
+        return bool(st.secrets)
+    except FileNotFoundError:
+        return False
+
+
+def page(title: str, action: Action | None = None) -> Identity:
+    """Set up a page: config, menu, local-mode banner; stop if the role may not see it."""
+    st.set_page_config(page_title=f"{title} · Credits", layout="wide")
+    identity = current_identity()
+    with st.sidebar:
+        for link in MENU:
+            if link.action is None or identity.can(link.action):
+                st.page_link(link.path, label=link.label, icon=link.icon)
+        st.divider()
+        roles = ", ".join(sorted(identity.roles)) or "no role"
+        st.caption(f"Signed in as {identity.email or 'nobody'} ({roles})")
+    if identity.mode == "local":
+        st.info(
+            "Local mode: no login or trusted proxy is configured, so you have every role.",
+            icon=":material/lock_open:",
+        )
+    if identity.email is None and identity.mode == "login":
+        st.button("Log in", on_click=st.login)
+        st.stop()
+    if action is not None and not identity.can(action):
+        st.error(f"Your roles do not include this page ({title}). Ask an admin for access.")
+        st.stop()
+    st.title(title)
+    return identity
