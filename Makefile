@@ -3,6 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CREDITS_DB ?= data/credits.duckdb
+DEMO_USERS ?= 10000
 export CREDITS_DB
 
 .PHONY: run test bench lint format clean
@@ -13,6 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
+	@test -f $(CREDITS_DB) || $(BIN)/credits demo --db $(CREDITS_DB) --users $(DEMO_USERS) --days 90
 	$(BIN)/streamlit run app.py --server.address=127.0.0.1 --server.port=8501 \
 		--server.headless=true --browser.gatherUsageStats=false
 

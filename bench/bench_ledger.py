@@ -1,0 +1,250 @@
+"""Benchmark of the reservation ledger on a temporary DuckDB file.
+
+Prints figures; asserts nothing about time. Measures, on one ledger file:
+
+  (a) reserve + confirm pairs per second, one transaction each, one pair at a time,
+      beside a same-run baseline: a bare DuckDB single-row INSERT transaction on a
+      file of its own (the floor any per-call ledger write stands on);
+  (b) bulk `apply_usage` events per second: one batch on a journal of --journal-rows;
+  (c) history latency p50/p95: one user's last 100 entries at that journal size.
+
+The journal is built through the ledger's own bulk paths (create_accounts,
+grant_many, then apply_usage in batches) before anything is timed.
+
+    python bench/bench_ledger.py                        # the issue's sizes (10M journal)
+    python bench/bench_ledger.py --journal-rows 500000  # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from credits_core import Ledger  # after the sys.path line: runs from a bare checkout
+
+TARGET_PAIRS_PER_S = 300
+TARGET_EVENTS_PER_S = 1_000_000
+TARGET_HISTORY_P50_MS = 2.0
+
+START = datetime(2025, 1, 1, tzinfo=UTC)
+MODELS = np.array(
+    ["FLUX.1 Kontext [pro]", "Imagen 4", "MiniMax-Hailuo-02", "Gen-4 Turbo", "Veo 3", "Music 1.5"],
+    dtype=object,
+)
+
+
+class Clock:
+    """The ledger's clock: fixed while a batch is booked, moved on by the benchmark."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def usage_frame(rng: np.random.Generator, users: np.ndarray, n: int, day: datetime) -> pd.DataFrame:
+    """n finished generations spread over one day, in time order."""
+    offsets = np.sort(rng.integers(0, 86_400_000, n))
+    return pd.DataFrame(
+        {
+            "user_id": users[rng.integers(0, len(users), n)],
+            "credits": rng.integers(1, 120, n),
+            "ts": pd.Timestamp(day) + pd.to_timedelta(offsets, unit="ms"),
+            "success": rng.random(n) < 0.9,
+            "model": MODELS[rng.integers(0, len(MODELS), n)],
+        }
+    )
+
+
+def bare_insert_seconds(path: Path, n: int) -> float:
+    """Seconds per bare single-row INSERT transaction on a DuckDB file."""
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE t (id BIGINT, user_id VARCHAR, credits BIGINT, ts TIMESTAMPTZ)")
+    ts = datetime.now(UTC)
+    for i in range(50):  # warm-up
+        con.execute("INSERT INTO t VALUES (?, ?, ?, ?)", [-i, "u_0", 1, ts])
+    t0 = time.perf_counter()
+    for i in range(n):
+        con.execute("BEGIN")
+        con.execute("INSERT INTO t VALUES (?, ?, ?, ?)", [i, "u_1", 1, ts])
+        con.execute("COMMIT")
+    seconds = (time.perf_counter() - t0) / n
+    con.close()
+    return seconds
+
+
+def build(
+    ledger: Ledger, clock: Clock, rng: np.random.Generator, users: np.ndarray, rows: int, batch: int
+) -> tuple[int, float]:
+    """Accounts, one grant each, then usage batches until the journal has `rows` entries.
+
+    Returns (journal entries written, seconds)."""
+    t0 = time.perf_counter()
+    ledger.create_accounts(pd.DataFrame({"user_id": users}))
+    ledger.grant_many(
+        pd.DataFrame({"user_id": users, "credits": np.full(len(users), 50_000_000), "kind": "plan"})
+    )
+    written = len(users)
+    day = 0
+    while written < rows:
+        n = min(batch, rows - written)
+        clock.now = START + timedelta(days=day + 1)
+        out = ledger.apply_usage(usage_frame(rng, users, n, START + timedelta(days=day)))
+        booked = int(out["status"].isin(["captured", "released"]).sum())
+        written += booked
+        day += 1
+        print(
+            f"  built {written:>12,} journal entries  ({time.perf_counter() - t0:6.1f} s)",
+            flush=True,
+        )
+        if booked == 0:
+            raise SystemExit("apply_usage booked nothing: cannot build the journal")
+    return written, time.perf_counter() - t0
+
+
+def pairs_per_second(ledger: Ledger, rng: np.random.Generator, users: np.ndarray, n: int):
+    """One reserve + confirm at a time; a tenth of them fail and are released."""
+    chosen = users[rng.integers(0, len(users), n)]
+    credits = rng.integers(1, 120, n)
+    success = rng.random(n) < 0.9
+    for i in range(20):  # warm-up
+        r = ledger.reserve(chosen[i], int(credits[i]), reason="bench")
+        ledger.confirm(r.transaction_id, success=True)
+    t0 = time.perf_counter()
+    for user, amount, ok in zip(chosen, credits, success, strict=True):
+        r = ledger.reserve(user, int(amount), reason="bench", metadata={"model": "Veo 3"})
+        ledger.confirm(r.transaction_id, success=bool(ok))
+    seconds = time.perf_counter() - t0
+    return n / seconds, seconds / n
+
+
+def history_latency(ledger: Ledger, rng: np.random.Generator, users: np.ndarray, n: int):
+    chosen = users[rng.choice(len(users), size=min(n, len(users)), replace=False)]
+    ledger.history(chosen[0], limit=100)  # warm-up
+    times, rows = [], 0
+    for user in chosen:
+        t0 = time.perf_counter()
+        frame = ledger.history(user, limit=100)
+        times.append(time.perf_counter() - t0)
+        rows += len(frame)
+    ms = np.array(times) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 95)), rows / len(chosen)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--journal-rows",
+        type=int,
+        default=10_000_000,
+        help="journal entries to build before timing (default 10M)",
+    )
+    parser.add_argument("--users", type=int, default=100_000, help="accounts (default 100k)")
+    parser.add_argument("--pairs", type=int, default=2_000, help="reserve+confirm pairs")
+    parser.add_argument(
+        "--bulk-events",
+        type=int,
+        default=1_000_000,
+        help="events in the timed apply_usage batch (default 1M)",
+    )
+    parser.add_argument(
+        "--build-batch",
+        type=int,
+        default=1_000_000,
+        help="events per apply_usage batch while building",
+    )
+    parser.add_argument("--history-users", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--dir", default=None, help="where the temporary files go")
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(args.seed)
+    users = np.array([f"u_{i:06d}" for i in range(args.users)], dtype=object)
+    print(
+        f"ledger benchmark: {args.journal_rows:,} journal entries, {args.users:,} users, "
+        f"duckdb {duckdb.__version__}",
+        flush=True,
+    )
+
+    with tempfile.TemporaryDirectory(prefix="bench_ledger_", dir=args.dir) as tmp:
+        tmpdir = Path(tmp)
+        path = tmpdir / "ledger.duckdb"
+        clock = Clock(START)
+        with Ledger.open(str(path), clock=clock) as ledger:
+            print("building the journal ...", flush=True)
+            built, build_s = build(ledger, clock, rng, users, args.journal_rows, args.build_batch)
+
+            # (b) one bulk batch on the full journal
+            clock.now = START + timedelta(days=400)
+            events = usage_frame(rng, users, args.bulk_events, START + timedelta(days=399))
+            t0 = time.perf_counter()
+            out = ledger.apply_usage(events)
+            bulk_s = time.perf_counter() - t0
+            booked = int(out["status"].isin(["captured", "released"]).sum())
+            events_per_s = len(events) / bulk_s
+
+            # (c) history of one user, last 100 entries
+            p50, p95, mean_rows = history_latency(ledger, rng, users, args.history_users)
+
+            # (a) one reserve + confirm at a time
+            clock.now = START + timedelta(days=401)
+            pairs_s, pair_seconds = pairs_per_second(ledger, rng, users, args.pairs)
+
+            problems = ledger.check_invariants()
+        size_mb = path.stat().st_size / 1e6
+        insert_seconds = bare_insert_seconds(tmpdir / "baseline.duckdb", args.pairs)
+
+    ratio = pair_seconds / insert_seconds
+    width = 58
+    print()
+    print(f"{'figure':<{width}} {'measured':>14} {'target':>12}")
+    print("-" * (width + 28))
+    rows = [
+        (
+            "(a) reserve+confirm pairs/s, one at a time",
+            f"{pairs_s:,.0f}",
+            f">= {TARGET_PAIRS_PER_S}",
+        ),
+        ("    ms per pair", f"{pair_seconds * 1000:.2f}", ""),
+        ("    baseline: bare DuckDB 1-row INSERT txn, ms", f"{insert_seconds * 1000:.3f}", ""),
+        ("    pair / baseline txn (ratio)", f"{ratio:.1f}x", ""),
+        (
+            f"(b) apply_usage events/s ({len(events):,} events, 1 batch)",
+            f"{events_per_s:,.0f}",
+            f">= {TARGET_EVENTS_PER_S:,}",
+        ),
+        ("    seconds for the batch", f"{bulk_s:.2f}", ""),
+        ("    events booked (not rejected)", f"{booked:,}", ""),
+        (
+            "(c) history, last 100 entries of one user: p50 ms",
+            f"{p50:.2f}",
+            f"<= {TARGET_HISTORY_P50_MS}",
+        ),
+        ("    p95 ms", f"{p95:.2f}", ""),
+        ("    rows returned per call (mean)", f"{mean_rows:.0f}", ""),
+        ("journal entries before (b)", f"{built:,}", ""),
+        ("build time, s", f"{build_s:.1f}", ""),
+        ("database file, MB", f"{size_mb:,.0f}", ""),
+        ("check_invariants() problems at the end", f"{len(problems)}", "0"),
+    ]
+    for name, value, target in rows:
+        print(f"{name:<{width}} {value:>14} {target:>12}")
+    for problem in problems[:10]:
+        print("  invariant:", problem)
+
+
+if __name__ == "__main__":
+    main()

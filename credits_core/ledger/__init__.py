@@ -1,0 +1,160 @@
+"""The reservation ledger: every user's credits, in one DuckDB file.
+
+Design overview
+===============
+
+Tables (schema.py, numbered migrations recorded in ``schema_migrations``; no foreign
+keys, so that DuckDB can still alter them)
+
+- ``accounts``: one row per user (and its ``account_no``) with the *materialised*
+  balance: ``total``, ``held`` and ``entries`` (the number of journal entries).
+  ``available = total - held``.
+- ``grants``: credits given to a user (kind plan, topup, promo or adjustment), with
+  ``credits``, ``remaining``, ``priority`` and an optional ``expires_at``.
+- ``holds``: reservations, with their credits, status (pending, captured, released,
+  expired), expiry, reason, metadata, model, options, price book version, and
+  ``drawn``: the grants the hold took its credits from.
+- ``journal``: append-only. Every change of a balance is one entry with its kind, the
+  change of the total (``credits``) and of the held credits (``held``), the balance
+  after it, the transaction it belongs to, the actor and the reason. Entries are
+  numbered 1..n per account (``seq``) and indexed by ``account_no``. Nothing in it is
+  ever updated or deleted; corrections are new entries.
+- ``idempotency_keys``: the first result of every keyed write.
+
+Invariants (checked by SQL in invariants.py; ``Ledger.check_invariants()``)
+
+- an account's total, held and entry count equal the sums over its journal entries,
+  and every entry's balance_after / held_after follow from the entries before it;
+- available credits (total - held) equal the credits left in the user's grants, and
+  0 <= remaining <= credits for every grant;
+- held credits equal the credits of pending holds; a hold's drawn credits sum to its
+  credits; a hold is reserved once and resolved at most once, as its entries say.
+
+Spending (holds.py, grants.py)
+
+A hold is placed only if it fits the credits available *now*; it then draws them
+from the grants in burn order (priority, soonest expiry, oldest, grant number), so
+capture or release can never break the balance. A capture spends the first drawn
+credits and returns the rest; a release or an expiry returns them all. Credits
+returned to a grant that has expired in the meantime expire at once, with a
+``grant_expired`` entry saying so. Refunds and positive adjustments are new
+adjustment grants; negative adjustments draw like a capture.
+
+Expiry at the instant
+---------------------
+
+Deadlines are exclusive: a hold is live while ``now < expires_at`` and a grant is
+spendable while ``now < expires_at``. At ``now == expires_at`` the hold is expired:
+a capture (or release, or extend) arriving at that very instant is refused with
+``HoldExpired`` and writes nothing, whether or not ``expire_holds`` has run. The
+sweeps ``expire_holds`` / ``expire_grants`` book what lapsed (entries dated when they
+run); until then a lapsed hold's credits stay held, and a lapsed grant's credits are
+already left out of ``balance()`` and of what can be spent.
+
+Concurrency (store.py, journal.py)
+
+DuckDB gives snapshot isolation, and appends never conflict, so check-then-insert
+would double-spend. Every write therefore updates its account's balance row with a
+guarded UPDATE (``WHERE user_id = ? AND entries = <as read> AND total - held >= ?``)
+in the same transaction as its entries: two writers of one account conflict, DuckDB
+raises ``TransactionException`` and the loser rolls back and runs again (bounded,
+with jitter). One connection per ``Ledger``, one cursor per call, so one ``Ledger``
+may be shared by many threads. Another process opening the file gets ``LedgerBusy``
+naming the holder (or waits, bounded, if asked); transactions are all-or-nothing,
+so nothing is ever half-written.
+
+Ids are made from the account and the entry number (``hold-7-42``, ``grant-7-1``,
+``adj-``, ``refund-``, ``use-``), so the same calls build the same ledger.
+
+Bulk (bulk.py)
+
+``apply_usage`` and ``grant_many`` are set-based over Arrow/pandas frames in one
+transaction (a batch is booked whole or not at all): running balances by cumulative
+sums, greedy rejection of the events that do not fit in rounds, consumption spread
+over grants in burn order by cumulative sums. A finished generation booked in bulk is
+one entry (``capture``, or ``release`` if it failed): its reserve and its resolution
+happen at the same instant, so no pending hold is written for it.
+"""
+
+from credits_core.ledger.errors import (
+    AccountExists,
+    AmountNotInteger,
+    HoldExpired,
+    IdempotencyConflict,
+    InsufficientCredits,
+    InvalidAmount,
+    InvalidArgument,
+    InvalidBatch,
+    InvalidKind,
+    InvalidMetadata,
+    InvalidTimestamp,
+    InvalidTTL,
+    InvalidUserId,
+    LedgerBusy,
+    LedgerClosed,
+    LedgerContention,
+    LedgerError,
+    LedgerNotFound,
+    NotALedger,
+    NotRefundable,
+    QuoteMismatch,
+    ReadOnlyLedger,
+    SchemaOutdated,
+    SchemaTooNew,
+    TransactionClosed,
+    UnknownAccount,
+    UnknownTransaction,
+)
+from credits_core.ledger.ledger import DEFAULT_TTL, Ledger
+from credits_core.ledger.values import (
+    DEFAULT_PRIORITY,
+    ENTRY_KINDS,
+    GRANT_KINDS,
+    Account,
+    Balance,
+    Entry,
+    Grant,
+    Reservation,
+    Sweep,
+)
+
+__all__ = [
+    "DEFAULT_PRIORITY",
+    "DEFAULT_TTL",
+    "ENTRY_KINDS",
+    "GRANT_KINDS",
+    "Account",
+    "AccountExists",
+    "AmountNotInteger",
+    "Balance",
+    "Entry",
+    "Grant",
+    "HoldExpired",
+    "IdempotencyConflict",
+    "InsufficientCredits",
+    "InvalidAmount",
+    "InvalidArgument",
+    "InvalidBatch",
+    "InvalidKind",
+    "InvalidMetadata",
+    "InvalidTTL",
+    "InvalidTimestamp",
+    "InvalidUserId",
+    "Ledger",
+    "LedgerBusy",
+    "LedgerClosed",
+    "LedgerContention",
+    "LedgerError",
+    "LedgerNotFound",
+    "NotALedger",
+    "NotRefundable",
+    "QuoteMismatch",
+    "ReadOnlyLedger",
+    "Reservation",
+    "SchemaOutdated",
+    "SchemaTooNew",
+    "Sweep",
+    "TransactionClosed",
+    "UnknownAccount",
+    "UnknownTransaction",
+]

@@ -1,0 +1,370 @@
+"""Holds: two-phase spending of credits (reserve, then capture, release or expiry).
+
+A hold is placed only if it fits the credits available now; it draws them from the
+user's grants in burn order and remembers which (`drawn`). It then resolves exactly
+once:
+
+- captured: all or part of it is spent; the first drawn credits are the ones spent
+  and the rest goes back to its grants;
+- released: everything goes back;
+- expired: nobody confirmed it before `expires_at`; everything goes back.
+
+Credits going back to a grant that has expired meanwhile expire at once.
+
+The instant of expiry: a hold is live while `now < expires_at`. A capture, release
+or extend arriving at `now >= expires_at` (the very instant included) is refused with
+`HoldExpired` and writes nothing, even if `expire_holds` has not run yet; its credits
+stay held until `expire_holds` books the expiry. So a late capture never succeeds or
+fails depending on when the sweeper ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+import duckdb
+import pandas as pd
+
+from credits_core.ledger import grants
+from credits_core.ledger.errors import (
+    HoldExpired,
+    InsufficientCredits,
+    InvalidAmount,
+    TransactionClosed,
+    UnknownTransaction,
+)
+from credits_core.ledger.journal import Book, number_entries, post_frame
+from credits_core.ledger.values import Reservation, Sweep
+
+# The columns of `holds` in the order of Reservation's fields.
+HOLD_COLUMNS = (
+    "transaction_id, user_id, credits, status, reason, created_at, expires_at, captured, "
+    "released, resolved_at, model, metadata, price_book_version, options, provider_cost_usd, "
+    "drawn"
+)
+DRAWN = "STRUCT(grant_id VARCHAR, credits BIGINT)[]"
+
+
+def reserve(
+    cur: duckdb.DuckDBPyConnection,
+    now: datetime,
+    user_id: str,
+    credits: int,
+    *,
+    reason: str | None,
+    actor: str | None,
+    ttl: timedelta,
+    metadata: str | None,
+    model: str | None,
+    options: str | None,
+    price_book_version: str | None,
+    provider_cost_usd: float | None,
+) -> Reservation:
+    book, sources = grants.open_with_sources(cur, user_id, now)
+    available = sum(source.remaining for source in sources)
+    if credits > available:
+        raise InsufficientCredits(credits, available)
+    drawn = grants.draw(sources, credits)
+    hold = Reservation(
+        transaction_id=book.next_id("hold"),
+        user_id=user_id,
+        credits=credits,
+        status="pending",
+        reason=reason,
+        created_at=now,
+        expires_at=now + ttl,
+        model=model,
+        metadata_json=metadata,
+        price_book_version=price_book_version,
+        options_json=options,
+        provider_cost_usd=provider_cost_usd,
+        drawn=tuple(drawn),
+    )
+    book.post(
+        now,
+        "reserve",
+        hold.transaction_id,
+        held=credits,
+        reason=reason,
+        actor=actor,
+        model=model,
+        metadata=metadata,
+    )
+    book.save(cur, spend=credits)
+    grants.take(cur, drawn)
+    _insert(cur, hold, actor)
+    return hold
+
+
+def _insert(cur: duckdb.DuckDBPyConnection, hold: Reservation, actor: str | None) -> None:
+    values = [getattr(hold, field.name) for field in dataclasses.fields(hold)[:-1]]
+    drawn = [{"grant_id": grant_id, "credits": taken} for grant_id, taken in hold.drawn]
+    marks = ", ".join(["?"] * len(values))
+    cur.execute(
+        f"INSERT INTO holds ({HOLD_COLUMNS}, actor) VALUES ({marks}, ?::{DRAWN}, ?)",
+        [*values, drawn, actor],
+    )
+
+
+def load(cur: duckdb.DuckDBPyConnection, transaction_id: str) -> Reservation | None:
+    found = load_with_book(cur, transaction_id)
+    return None if found is None else found[0]
+
+
+def load_with_book(
+    cur: duckdb.DuckDBPyConnection, transaction_id: str
+) -> tuple[Reservation, Book] | None:
+    """The hold and its user's balance row, read in one statement."""
+    columns = ", ".join(f"h.{name.strip()}" for name in HOLD_COLUMNS.split(","))
+    row = cur.execute(
+        f"""
+        SELECT {columns}, a.account_no, a.total, a.held, a.entries
+        FROM holds AS h JOIN accounts AS a USING (user_id)
+        WHERE h.transaction_id = ?
+        """,
+        [transaction_id],
+    ).fetchone()
+    if row is None:
+        return None
+    *fields, drawn, account_no, total, held, entries = row
+    hold = Reservation(*fields, drawn=tuple((d["grant_id"], d["credits"]) for d in drawn))
+    return hold, Book(hold.user_id, account_no, total, held, entries)
+
+
+def pending(
+    cur: duckdb.DuckDBPyConnection, transaction_id: str, now: datetime
+) -> tuple[Reservation, Book]:
+    """The hold and its book; the hold must be pending and live at `now`."""
+    hold, book = require(cur, transaction_id)
+    if hold.status != "pending":
+        raise closed(hold, "extending it")
+    if now >= hold.expires_at:
+        raise HoldExpired(transaction_id, hold.expires_at)
+    return hold, book
+
+
+def require(cur: duckdb.DuckDBPyConnection, transaction_id: str) -> tuple[Reservation, Book]:
+    """The hold and its book; UnknownTransaction, or TransactionClosed for bulk usage."""
+    found = load_with_book(cur, transaction_id)
+    if found is not None:
+        return found
+    booked = bulk_booked(cur, transaction_id)
+    if booked is None:
+        raise UnknownTransaction(transaction_id)
+    kind, _ = booked
+    status = "captured" if kind == "capture" else "released"
+    raise TransactionClosed(
+        transaction_id,
+        status,
+        f"Transaction {transaction_id} was booked {status} by apply_usage (a finished "
+        "generation); it has no pending hold to confirm or extend.",
+    )
+
+
+def bulk_booked(cur: duckdb.DuckDBPyConnection, transaction_id: str) -> tuple[str, int] | None:
+    """(kind, credits) of usage booked by apply_usage under this id, or None."""
+    row = cur.execute(
+        """
+        SELECT kind::VARCHAR, credits FROM journal
+        WHERE transaction_id = ? AND kind IN ('capture', 'release') AND held = 0
+        LIMIT 1
+        """,
+        [transaction_id],
+    ).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def confirm(
+    cur: duckdb.DuckDBPyConnection,
+    now: datetime,
+    transaction_id: str,
+    *,
+    success: bool,
+    credits: int | None,
+    actor: str | None,
+) -> Reservation:
+    hold, book = require(cur, transaction_id)
+    outcome = "captured" if success else "released"
+    if hold.status != "pending":
+        if hold.status == outcome and (credits is None or credits == hold.captured):
+            return hold  # the same confirmation again: nothing to do
+        raise closed(hold, f"confirming it as {outcome}" + (f" ({credits})" if credits else ""))
+    if now >= hold.expires_at:
+        raise HoldExpired(transaction_id, hold.expires_at)
+    captured = (hold.credits if credits is None else credits) if success else 0
+    if captured > hold.credits:
+        raise InvalidAmount(
+            f"Cannot capture {captured} credits from hold {transaction_id} of "
+            f"{hold.credits}; capture at most {hold.credits} (the rest returns on its own)."
+        )
+    returned = hold.credits - captured
+    if captured:
+        book.post(
+            now,
+            "capture",
+            transaction_id,
+            credits=-captured,
+            held=-captured,
+            reason=hold.reason,
+            actor=actor,
+            model=hold.model,
+        )
+    if returned:
+        book.post(
+            now,
+            "release",
+            transaction_id,
+            held=-returned,
+            reason=hold.reason if not success else "rest of a partial capture",
+            actor=actor,
+            model=hold.model,
+        )
+        grants.give_back(cur, book, tail(hold.drawn, returned), now, transaction_id, hold.model)
+    book.save(cur)
+    cur.execute(
+        """
+        UPDATE holds SET status = ?, captured = ?, released = ?, resolved_at = ?
+        WHERE transaction_id = ? AND status = 'pending'
+        """,
+        [outcome, captured, returned, now, transaction_id],
+    )
+    return dataclasses.replace(
+        hold, status=outcome, captured=captured, released=returned, resolved_at=now
+    )
+
+
+def tail(drawn: tuple[tuple[str, int], ...], amount: int) -> list[tuple[str, int]]:
+    """The last `amount` credits of what a hold drew: the ones a partial capture returns."""
+    back = []
+    for grant_id, credits in reversed(drawn):
+        if amount == 0:
+            break
+        part = min(credits, amount)
+        back.append((grant_id, part))
+        amount -= part
+    return back
+
+
+def extend(
+    cur: duckdb.DuckDBPyConnection,
+    now: datetime,
+    transaction_id: str,
+    ttl: timedelta,
+    actor: str | None,
+) -> Reservation:
+    hold, book = pending(cur, transaction_id, now)
+    expires_at = now + ttl
+    book.post(
+        now,
+        "extend",
+        transaction_id,
+        reason=f"hold extended to {expires_at.isoformat()}",
+        actor=actor,
+        model=hold.model,
+    )
+    book.save(cur)
+    cur.execute(
+        "UPDATE holds SET expires_at = ? WHERE transaction_id = ? AND status = 'pending'",
+        [expires_at, transaction_id],
+    )
+    return dataclasses.replace(hold, expires_at=expires_at)
+
+
+def expire(cur: duckdb.DuckDBPyConnection, now: datetime) -> Sweep:
+    """Expire every pending hold whose `expires_at` is at or before `now`, set-based."""
+    parts = cur.execute(
+        """
+        WITH lapsed AS (
+            SELECT transaction_id, user_id, credits, model, expires_at, drawn
+            FROM holds WHERE status = 'pending' AND expires_at <= ?
+        ),
+        back AS (
+            SELECT l.transaction_id, d.grant_id, d.credits
+            FROM lapsed AS l, unnest(l.drawn) AS u(d)
+        )
+        SELECT l.transaction_id, l.user_id, l.credits, l.model, l.expires_at,
+               b.grant_id, b.credits AS back,
+               g.grant_id IS NOT NULL AND g.expired_at IS NULL
+                   AND (g.expires_at IS NULL OR g.expires_at > ?) AS live
+        FROM lapsed AS l
+        LEFT JOIN back AS b USING (transaction_id)
+        LEFT JOIN grants AS g ON g.grant_id = b.grant_id
+        ORDER BY l.user_id, l.expires_at, l.transaction_id, b.grant_id
+        """,
+        [now, now],
+    ).df()
+    if parts.empty:
+        return Sweep(0, 0)
+    holds = parts.drop_duplicates("transaction_id")
+    lost = parts[~parts["live"].astype(bool)]
+    entries = pd.concat(
+        [
+            _entries(holds, now, "expire", held=-holds["credits"], reason="hold expired"),
+            _entries(
+                lost,
+                now,
+                "grant_expired",
+                credits=-lost["back"],
+                grant_id=lost["grant_id"],
+                reason="credits returned to a grant that had expired",
+            ),
+        ],
+        ignore_index=True,
+    )
+    rank = {transaction_id: n for n, transaction_id in enumerate(holds["transaction_id"])}
+    entries["ord"] = entries["transaction_id"].map(rank) * 2 + (entries["kind"] != "expire")
+    post_frame(cur, number_entries(cur, entries))
+    kept = parts[parts["live"].astype(bool)].groupby("grant_id", as_index=False)["back"].sum()
+    cur.register("given_back", kept)
+    cur.register("expiring", holds[["transaction_id"]])
+    cur.execute(
+        """
+        UPDATE grants SET remaining = grants.remaining + r.back
+        FROM given_back AS r WHERE grants.grant_id = r.grant_id
+        """
+    )
+    cur.execute(
+        """
+        UPDATE holds SET status = 'expired', released = credits, resolved_at = ?
+        WHERE transaction_id IN (SELECT transaction_id FROM expiring)
+        """,
+        [now],
+    )
+    return Sweep(len(holds), int(holds["credits"].sum()), tuple(holds["transaction_id"]))
+
+
+def _entries(rows: pd.DataFrame, now: datetime, kind: str, **columns: object) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "user_id": rows["user_id"],
+            "ts": now,
+            "kind": kind,
+            "credits": 0,
+            "held": 0,
+            "transaction_id": rows["transaction_id"],
+            "grant_id": None,
+            "reason": None,
+            "actor": "system",
+            "model": rows["model"],
+            "metadata": None,
+        }
+    )
+    for name, value in columns.items():
+        frame[name] = value
+    return frame
+
+
+def closed(hold: Reservation, attempt: str) -> TransactionClosed:
+    detail = {
+        "captured": f"it was captured ({hold.captured} of {hold.credits} credits)",
+        "released": "it was released and its credits returned",
+        "expired": "it expired and its credits returned",
+        "pending": "it is still pending",
+    }[hold.status]
+    return TransactionClosed(
+        hold.transaction_id,
+        hold.status,
+        f"Hold {hold.transaction_id} is {hold.status}: {detail}, so {attempt} is refused. "
+        "A hold resolves exactly once; reserve again for a new generation.",
+    )

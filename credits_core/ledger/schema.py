@@ -1,0 +1,195 @@
+"""The ledger's schema as numbered migrations, recorded in `schema_migrations`.
+
+`migrate()` applies every migration the file lacks in one transaction: an older
+ledger is upgraded whole or not at all. Ledger tables have no foreign keys (DuckDB
+refuses to alter a table that has one); hard changes copy and swap a table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+CORE_TABLES = Migration(
+    1,
+    "core tables: accounts, grants, holds, journal",
+    (
+        """
+        CREATE TYPE entry_kind AS ENUM (
+            'grant', 'reserve', 'capture', 'release', 'expire', 'extend',
+            'grant_expired', 'adjust', 'refund'
+        )
+        """,
+        """
+        CREATE TABLE accounts (
+            user_id     VARCHAR PRIMARY KEY,
+            account_no  INTEGER NOT NULL UNIQUE,
+            email       VARCHAR,
+            plan        VARCHAR,
+            created_at  TIMESTAMPTZ NOT NULL,
+            total       BIGINT NOT NULL DEFAULT 0,   -- sum of journal credits
+            held        BIGINT NOT NULL DEFAULT 0,   -- sum of journal held
+            entries     BIGINT NOT NULL DEFAULT 0,   -- journal entries so far (last seq)
+            CHECK (held >= 0 AND total >= held)
+        )
+        """,
+        """
+        CREATE TABLE grants (
+            grant_id        VARCHAR PRIMARY KEY,
+            user_id         VARCHAR NOT NULL,
+            kind            VARCHAR NOT NULL,
+            credits         BIGINT NOT NULL,
+            remaining       BIGINT NOT NULL,
+            priority        INTEGER NOT NULL,
+            expires_at      TIMESTAMPTZ,
+            created_at      TIMESTAMPTZ NOT NULL,
+            grant_seq       BIGINT NOT NULL,          -- the account entry that granted it
+            transaction_id  VARCHAR NOT NULL,
+            reason          VARCHAR,
+            actor           VARCHAR,
+            expired_at      TIMESTAMPTZ,              -- when expire_grants booked its expiry
+            CHECK (credits > 0 AND remaining >= 0 AND remaining <= credits)
+        )
+        """,
+        """
+        CREATE TABLE holds (
+            transaction_id      VARCHAR PRIMARY KEY,
+            user_id             VARCHAR NOT NULL,
+            credits             BIGINT NOT NULL,
+            status              VARCHAR NOT NULL,     -- pending captured released expired
+            reason              VARCHAR,
+            actor               VARCHAR,
+            model               VARCHAR,
+            metadata            JSON,
+            options             JSON,
+            price_book_version  VARCHAR,
+            created_at          TIMESTAMPTZ NOT NULL,
+            expires_at          TIMESTAMPTZ NOT NULL,
+            resolved_at         TIMESTAMPTZ,
+            captured            BIGINT NOT NULL DEFAULT 0,
+            released            BIGINT NOT NULL DEFAULT 0,
+            refunded_at         TIMESTAMPTZ,
+            drawn               STRUCT(grant_id VARCHAR, credits BIGINT)[] NOT NULL,
+            CHECK (credits > 0 AND captured >= 0 AND released >= 0
+                   AND captured + released <= credits)
+        )
+        """,
+        """
+        CREATE TABLE journal (
+            account_no      INTEGER NOT NULL,
+            seq             BIGINT NOT NULL,          -- 1, 2, ... within the account
+            user_id         VARCHAR NOT NULL,
+            ts              TIMESTAMPTZ NOT NULL,
+            kind            entry_kind NOT NULL,
+            credits         BIGINT NOT NULL,          -- change of the total balance
+            held            BIGINT NOT NULL,          -- change of the held credits
+            balance_after   BIGINT NOT NULL,          -- total after this entry
+            held_after      BIGINT NOT NULL,          -- held after this entry
+            transaction_id  VARCHAR NOT NULL USING COMPRESSION uncompressed,
+            grant_id        VARCHAR,
+            reason          VARCHAR,
+            actor           VARCHAR,
+            model           VARCHAR,
+            metadata        JSON USING COMPRESSION uncompressed
+        )
+        """,
+    ),
+)
+
+IDEMPOTENCY_KEYS = Migration(
+    2,
+    "idempotency keys: the first result of every keyed write",
+    (
+        """
+        CREATE TABLE idempotency_keys (
+            key          VARCHAR PRIMARY KEY,
+            operation    VARCHAR NOT NULL,
+            fingerprint  VARCHAR NOT NULL,
+            result       JSON,
+            frame        BLOB,                        -- bulk results, as Parquet
+            created_at   TIMESTAMPTZ NOT NULL
+        )
+        """,
+    ),
+)
+
+LOOKUP_INDEXES = Migration(
+    3,
+    "lookup indexes: journal by account, grants and holds by user",
+    (
+        "CREATE INDEX journal_by_account ON journal (account_no)",
+        "CREATE INDEX grants_by_user ON grants (user_id)",
+        "CREATE INDEX holds_by_user ON holds (user_id)",
+    ),
+)
+
+QUOTE_COST = Migration(
+    4,
+    "holds keep the quote's provider cost",
+    ("ALTER TABLE holds ADD COLUMN provider_cost_usd DOUBLE",),
+)
+
+MIGRATIONS = (CORE_TABLES, IDEMPOTENCY_KEYS, LOOKUP_INDEXES, QUOTE_COST)
+LATEST = MIGRATIONS[-1].version
+
+
+def applied_version(cur: duckdb.DuckDBPyConnection) -> int | None:
+    """The newest migration recorded in the file, or None when it has no ledger schema."""
+    if not _has_table(cur, "schema_migrations"):
+        return None
+    (version,) = cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    return int(version)
+
+
+def other_tables(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = cur.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_catalog = current_database() ORDER BY table_name"
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def migrate(
+    cur: duckdb.DuckDBPyConnection,
+    now: datetime,
+    migrations: tuple[Migration, ...] = MIGRATIONS,
+    target: int | None = None,
+) -> list[int]:
+    """Apply the missing migrations up to `target` in one transaction; return their versions."""
+    cur.execute("BEGIN")
+    try:
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        done = applied_version(cur) or 0
+        applied = []
+        for migration in migrations:
+            if migration.version <= done or (target is not None and migration.version > target):
+                continue
+            for statement in migration.statements:
+                cur.execute(statement)
+            cur.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                [migration.version, migration.name, now],
+            )
+            applied.append(migration.version)
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    return applied
+
+
+def _has_table(cur: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return name in other_tables(cur)

@@ -1,0 +1,198 @@
+"""The database file: opening it safely, cursors per operation, retried write transactions.
+
+One DuckDB connection per `Store`; every operation takes its own cursor (cursors have
+separate transactions, a connection is not thread-safe). A write runs `work(cursor)`
+inside BEGIN ... COMMIT; when DuckDB reports a write-write conflict
+(`duckdb.TransactionException`) the whole transaction is rolled back and run again,
+a bounded number of times, after a jittered pause.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+from credits_core.ledger import schema
+from credits_core.ledger.errors import (
+    LedgerBusy,
+    LedgerClosed,
+    LedgerContention,
+    LedgerNotFound,
+    NotALedger,
+    ReadOnlyLedger,
+    SchemaOutdated,
+    SchemaTooNew,
+)
+
+T = TypeVar("T")
+
+DEFAULT_PATH = "data/credits.duckdb"
+MAX_ATTEMPTS = 200
+MAX_PAUSE = 0.02  # seconds
+# No downloads at run time: a foreign file must fail, not fetch an extension.
+CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
+
+
+class StaleRead(Exception):
+    """A guarded UPDATE matched no row: the transaction read an outdated account."""
+
+
+def default_path() -> str:
+    return os.environ.get("CREDITS_DB") or DEFAULT_PATH
+
+
+class Store:
+    """A ledger database file opened by this process."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, read_only: bool) -> None:
+        self._con: duckdb.DuckDBPyConnection | None = con
+        self._lock = threading.Lock()
+        self.path = path
+        self.read_only = read_only
+
+    @classmethod
+    def open(cls, path: str, now: datetime, *, read_only: bool, wait: float) -> Store:
+        if path != ":memory:":
+            if read_only and not Path(path).exists():
+                raise LedgerNotFound(path)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        con = _connect(path, read_only, wait)
+        try:
+            con.execute("SET GLOBAL TimeZone = 'UTC'")
+            _prepare(con, path, now, read_only)
+        except BaseException:
+            con.close()
+            raise
+        return cls(con, path, read_only)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+    @property
+    def closed(self) -> bool:
+        return self._con is None
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._con is None:
+                raise LedgerClosed()
+            return self._con.cursor()
+
+    def read(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `work` in one read transaction (one consistent snapshot)."""
+        cur = self.cursor()
+        try:
+            cur.execute("BEGIN")
+            try:
+                return work(cur)
+            finally:
+                cur.execute("ROLLBACK")
+        finally:
+            cur.close()
+
+    def query(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `work` of a single statement (a statement is its own snapshot)."""
+        cur = self.cursor()
+        try:
+            return work(cur)
+        finally:
+            cur.close()
+
+    def write(self, operation: str, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `work` in one write transaction, retried whole on conflicts."""
+        if self.read_only:
+            raise ReadOnlyLedger(operation)
+        for attempt in range(MAX_ATTEMPTS):
+            cur = self.cursor()
+            try:
+                cur.execute("BEGIN")
+                result = work(cur)
+                cur.execute("COMMIT")
+                return result
+            except (duckdb.TransactionException, StaleRead) as error:
+                _rollback(cur)
+                if not _retryable(error):
+                    raise
+                time.sleep(random.uniform(0, min(MAX_PAUSE, 0.0005 * 2**attempt)))
+            except BaseException:
+                _rollback(cur)
+                raise
+            finally:
+                cur.close()
+        raise LedgerContention(MAX_ATTEMPTS)
+
+
+def _retryable(error: Exception) -> bool:
+    """A write-write conflict or a key collision at COMMIT, not an earlier failure."""
+    return isinstance(error, StaleRead) or "transaction is aborted" not in str(error)
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):  # the failure may have ended the transaction
+        cur.execute("ROLLBACK")
+
+
+def _connect(path: str, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+    """Connect, waiting up to `wait` seconds while another process holds the file."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only, config=CONFIG)
+        except duckdb.IOException as error:
+            message = str(error)
+            holder = LOCK_HOLDER.search(message)
+            if holder is None:
+                raise NotALedger(path, _first_line(message)) from None
+            if time.monotonic() >= deadline:
+                pid = int(holder["pid"])
+                program = holder["program"]
+                raise LedgerBusy(
+                    path, f"another process ({program}, PID {pid})", pid, wait
+                ) from None
+            time.sleep(random.uniform(0.05, 0.2))
+        except duckdb.ConnectionException:
+            # this process already has the file open with the other read_only setting
+            holder = f"this process (PID {os.getpid()}) with the other read_only setting"
+            raise LedgerBusy(path, holder, os.getpid(), 0) from None
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, path: str, now: datetime, read_only: bool) -> None:
+    """Check that the file is a ledger (or empty) and bring its schema up to date."""
+    version = schema.applied_version(con)
+    if version is None:
+        tables = schema.other_tables(con)
+        if tables:
+            raise NotALedger(path, f"it has tables {', '.join(tables[:5])} but no ledger schema")
+        version = 0
+    if version > schema.LATEST:
+        raise SchemaTooNew(path, version, schema.LATEST)
+    if version == schema.LATEST:
+        return
+    if read_only:
+        raise SchemaOutdated(path, version, schema.LATEST)
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            schema.migrate(con, now)
+            return
+        except duckdb.TransactionException:
+            # another thread of this process is migrating the same file
+            time.sleep(random.uniform(0, min(MAX_PAUSE, 0.0005 * 2**attempt)))
+    raise LedgerContention(MAX_ATTEMPTS)
+
+
+def _first_line(message: str) -> str:
+    return message.strip().splitlines()[0].removeprefix("IO Error: ")
