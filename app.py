@@ -1,12 +1,38 @@
-"""Home page of the credits back office (for now: the price catalog)."""
+"""Home: the platform at a glance, and the way to every page."""
 
+import altair as alt
 import streamlit as st
 
 from pages import shell
 
 shell.page("Credits back office")
-book = shell.price_book()
-version = book.version_at()
-st.caption(f"Price book {version.version}, in force since {version.effective_from:%Y-%m-%d}")
-st.subheader("Price catalog")
-st.dataframe(book.catalog(), hide_index=True, width="stretch")
+ledger = shell.ledger()
+now = ledger.now()
+overview = ledger.overview()
+
+cells = st.columns(6)
+cells[0].metric("Accounts", f"{overview.accounts:,}")
+cells[1].metric("Credits outstanding", f"{overview.outstanding:,}")
+cells[2].metric("Held now", f"{overview.held:,}")
+cells[3].metric("Consumed today", f"{overview.consumed_today:,}")
+cells[4].metric("Consumed, last 7 days", f"{overview.consumed_7d:,}")
+cells[5].metric(
+    "Low balance",
+    f"{overview.low_balance_accounts:,}",
+    help="Accounts with fewer than 100 available credits.",
+)
+
+left, right = st.columns(2)
+with left:
+    st.markdown("**Credits consumed per day, last 30 days**")
+    daily = ledger.consumption_by_day(days=30)
+    st.altair_chart(alt.Chart(daily).mark_bar().encode(x="day:T", y="credits:Q"), width="stretch")
+with right:
+    st.markdown("**Top models by credits, last 7 days**")
+    top = ledger.top_models(days=7, limit=8)
+    st.altair_chart(
+        alt.Chart(top).mark_bar().encode(x="credits:Q", y=alt.Y("model:N", sort="-x")),
+        width="stretch",
+    )
+version = shell.price_book().version_at(now)
+st.caption(f"Price book {version.version}, in force since {version.effective_from:%Y-%m-%d}.")

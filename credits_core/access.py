@@ -48,7 +48,7 @@ class Action(StrEnum):
 
 ALLOWED: dict[Action, frozenset[Role]] = {
     Action.PRICE: frozenset({Role.PRODUCT, Role.SUPPORT}),
-    Action.READ_HISTORY: frozenset({Role.SUPPORT}),
+    Action.READ_HISTORY: frozenset({Role.SUPPORT, Role.PRODUCT}),
     Action.ADJUST: frozenset({Role.SUPPORT}),
     Action.REFUND: frozenset({Role.SUPPORT}),
     Action.SIMULATE: frozenset({Role.PRODUCT}),

@@ -19,8 +19,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     demo.add_argument(
         "--end",
         type=lambda text: datetime.fromisoformat(text).replace(tzinfo=UTC),
-        default=DemoSpec.end,
-        help="the last moment of the demo window (default %(default)s)",
+        default=datetime.now(UTC).replace(minute=0, second=0, microsecond=0),
+        help="the last moment of the demo window (default: this hour)",
     )
     demo.add_argument("--force", action="store_true", help="replace an existing file")
     demo.set_defaults(handler=run_demo)

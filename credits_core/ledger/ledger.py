@@ -518,6 +518,21 @@ class Ledger:
         count = checks.limit(limit)
         return self._store.query(lambda cur: reports.find_accounts(cur, text, count))
 
+    def overview(self) -> reports.Overview:
+        """The platform now: accounts, credits outstanding and held, consumption."""
+        now = self.now()
+        return self._store.read(lambda cur: reports.overview(cur, now))
+
+    def consumption_by_day(self, *, days: int = 30) -> pd.DataFrame:
+        """Credits captured per day over the last `days` days."""
+        now = self.now()
+        return self._store.query(lambda cur: reports.consumption_by_day(cur, now, days))
+
+    def top_models(self, *, days: int = 7, limit: int = 8) -> pd.DataFrame:
+        """The models that consumed the most credits over the last `days` days."""
+        now = self.now()
+        return self._store.query(lambda cur: reports.top_models(cur, now, days, limit))
+
     def check_invariants(self) -> list[str]:
         """Every violated ledger rule (see invariants.py); [] when the ledger is sound."""
         return self._store.read(invariants.check)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from credits_core.access import AccessConfig, Action, Identity, identify
+from credits_core.ledger import Ledger
 from credits_core.pricing import PriceBook
 
 
@@ -25,6 +26,12 @@ class PageLink:
 MENU = (
     PageLink("app.py", "Home", ":material/home:", None),
     PageLink("pages/cost_calculator.py", "Cost calculator", ":material/calculate:", Action.PRICE),
+    PageLink(
+        "pages/transaction_history.py",
+        "Transaction history",
+        ":material/receipt_long:",
+        Action.READ_HISTORY,
+    ),
 )
 
 
@@ -35,6 +42,16 @@ def database_path() -> str:
 @st.cache_resource
 def price_book() -> PriceBook:
     return PriceBook.load()
+
+
+def ledger() -> Ledger:
+    """One ledger (one DuckDB connection) per server process; a cursor per call."""
+    return _open_ledger(database_path())
+
+
+@st.cache_resource
+def _open_ledger(path: str) -> Ledger:
+    return Ledger.open(path, wait=5)
 
 
 @st.cache_resource

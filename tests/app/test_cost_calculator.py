@@ -1,17 +1,12 @@
 """Cost calculator page (AppTest)."""
 
-from pathlib import Path
-
+import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
-
-def open_page() -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=30)
-    app.switch_page("pages/cost_calculator.py").run()
-    assert not app.exception
-    return app
+@pytest.fixture
+def calculator(open_page) -> AppTest:
+    return open_page("pages/cost_calculator.py")
 
 
 def select(app: AppTest, label: str, value) -> AppTest:
@@ -19,8 +14,8 @@ def select(app: AppTest, label: str, value) -> AppTest:
     return app.run()
 
 
-def test_hailuo_1080p_6s_costs_1100_and_10s_is_never_offered():
-    app = open_page()
+def test_hailuo_1080p_6s_costs_1100_and_10s_is_never_offered(calculator):
+    app = calculator
     select(app, "Provider", "MiniMax")
     select(app, "Model", "MiniMax-Hailuo-02")
     select(app, "Resolution", "1080P")
@@ -33,7 +28,7 @@ def test_hailuo_1080p_6s_costs_1100_and_10s_is_never_offered():
     assert duration.options == ["6", "10"]
 
 
-def test_catalog_highlights_skus_sold_below_cost():
-    app = open_page()
+def test_catalog_highlights_skus_sold_below_cost(calculator):
+    app = calculator
     app.number_input[0].set_value(0.0004).run()
     assert any("sold below the provider's cost" in c.value for c in app.caption)

@@ -1,19 +1,15 @@
-"""The home page renders on a fresh server and shows the live price catalog."""
+"""The home page: the platform's figures from the ledger."""
 
-from pathlib import Path
-
-from streamlit.testing.v1 import AppTest
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+from credits_core.ledger import Ledger
 
 
-def test_home_shows_the_catalog():
-    app = AppTest.from_file(APP).run(timeout=30)
-    assert not app.exception
-    catalog = app.dataframe[0].value
-    hailuo = catalog[
-        (catalog["model"] == "MiniMax-Hailuo-02")
-        & (catalog["options"] == "resolution=1080P, duration=6")
-    ]
-    assert hailuo["credits"].tolist() == [1100]
+def test_home_shows_the_ledger_overview(open_page, demo_db):
+    app = open_page()
+    metrics = {m.label: m.value for m in app.metric}
+    with Ledger.open(demo_db) as ledger:
+        overview = ledger.overview()
+    assert metrics["Accounts"] == f"{overview.accounts:,}" == "400"
+    assert metrics["Credits outstanding"] == f"{overview.outstanding:,}"
+    assert metrics["Held now"] == f"{overview.held:,}"
     assert app.title[0].value == "Credits back office"
+    assert len(app.get("vega_lite_chart")) + len(app.get("arrow_vega_lite_chart")) == 2

@@ -28,7 +28,9 @@ pytestmark = pytest.mark.e2e
 
 def pytest_collection_modifyitems(items):
     if not Path(CHROMIUM).exists():
-        skip = pytest.mark.skip(reason="Debian's chromium is not installed (apt-get install chromium)")
+        skip = pytest.mark.skip(
+            reason="Debian's chromium is not installed (apt-get install chromium)"
+        )
         for item in items:
             if "e2e" in item.keywords:
                 item.add_marker(skip)

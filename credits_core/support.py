@@ -1,0 +1,28 @@
+"""What support does to a user's credits, attributed and refused to other roles.
+
+Every action takes the signed-in `Identity` (the core checks the role itself, whatever
+the page showed), a required reason and an idempotency key, so that a double click
+books once; the journal records who did it and why.
+"""
+
+from __future__ import annotations
+
+from credits_core.access import Action, Identity
+from credits_core.ledger import Ledger
+from credits_core.ledger.values import Entry
+
+
+def goodwill_adjustment(
+    ledger: Ledger, identity: Identity, user_id: str, credits: int, reason: str, key: str
+) -> Entry:
+    """Add (or, negative, remove) credits on a user's balance."""
+    identity.require(Action.ADJUST)
+    return ledger.adjust(user_id, credits, reason=reason, actor=identity.actor, idempotency_key=key)
+
+
+def refund_generation(
+    ledger: Ledger, identity: Identity, transaction_id: str, reason: str, key: str
+) -> Entry:
+    """Give back what a captured generation spent, once."""
+    identity.require(Action.REFUND)
+    return ledger.refund(transaction_id, reason=reason, actor=identity.actor, idempotency_key=key)
