@@ -4,6 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from credits_core.access import Action
+from credits_core.errors import CreditsError
+from credits_core.ledger import InsufficientCredits
 from credits_core.pricing import PriceBook, PriceBookError, PricingError
 from credits_core.pricing.book import catalog_diff
 from credits_core.pricing.options import format_value
@@ -59,6 +61,18 @@ with right:
         width="stretch",
     )
     st.caption(f"Price book {quote.price_book_version}")
+
+    st.markdown("**Can this user afford it?**")
+    user_id = st.text_input("User id", key="afford_user", placeholder="u_123")
+    if user_id.strip():
+        try:
+            balance = shell.ledger().validate(user_id.strip(), quote.credits)
+        except InsufficientCredits as error:
+            st.error(str(error))
+        except CreditsError as error:
+            st.warning(str(error))
+        else:
+            st.success(f"OK: {balance.available:,} credits available, {quote.credits:,} needed.")
 
 st.subheader("Catalog and margins")
 credit_usd = st.number_input(

@@ -116,6 +116,8 @@ def wait_idle(page) -> None:
 
 def screenshot(page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(1500)  # data grids draw after the run ends
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path

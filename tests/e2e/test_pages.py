@@ -1,0 +1,64 @@
+"""Every page in a real browser against a real `streamlit run` server on a demo ledger."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from credits_core.demo import DemoSpec, build
+from credits_core.ledger import Ledger
+from tests.e2e.conftest import screenshot, wait_idle
+
+SPEC = DemoSpec(users=300, days=30, seed=3, end=datetime(2026, 11, 24, tzinfo=UTC))
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("e2e") / "credits.duckdb"
+    build(path, SPEC)
+    return path
+
+
+def test_deep_link_opens_the_users_history_on_a_fresh_server(page, start_server, demo_db):
+    with Ledger.open(demo_db, read_only=True) as ledger:
+        balance = ledger.balance("u_12")
+    server = start_server(demo_db)
+    page.goto(f"{server.url}/transaction_history?user=u_12")
+    wait_idle(page)
+    assert page.get_by_text("Page not found").count() == 0
+    assert page.get_by_text("u_12 · ", exact=False).first.is_visible()
+    total = page.locator("[data-testid='stMetric']", has_text="Total")
+    assert f"{balance.total:,}" in total.inner_text()
+    screenshot(page, "transaction_history")
+
+
+def test_journal_csv_download_matches_the_ledger(page, start_server, demo_db):
+    with Ledger.open(demo_db, read_only=True) as ledger:
+        expected = ledger.history("u_12", limit=None)
+    server = start_server(demo_db)
+    page.goto(f"{server.url}/transaction_history?user=u_12")
+    wait_idle(page)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download these entries (CSV)").click()
+    rows = pd.read_csv(io.StringIO(download.value.path().read_text()))
+    assert len(rows) == len(expected)
+    assert rows["transaction_id"].tolist() == expected["transaction_id"].tolist()
+    assert rows["balance_after"].tolist() == expected["balance_after"].tolist()
+
+
+def test_home_and_cost_calculator_render(page, start_server, demo_db):
+    server = start_server(demo_db)
+    page.goto(server.url)
+    wait_idle(page)
+    assert (
+        page.locator("[data-testid='stMetric']", has_text="Accounts").inner_text().endswith("300")
+    )
+    screenshot(page, "home")
+    page.goto(f"{server.url}/cost_calculator")
+    wait_idle(page)
+    assert page.get_by_text("Page not found").count() == 0
+    assert page.locator("[data-testid='stMetric']", has_text="Credits").first.is_visible()
+    screenshot(page, "cost_calculator")
