@@ -21,8 +21,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+BENCH_DB ?= data/bench-100k.duckdb
+
 bench: $(STAMP)
-	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	$(BIN)/python bench/bench_pricing.py
+	$(BIN)/python bench/bench_ledger.py
+	@test -f $(BENCH_DB) || $(BIN)/credits demo --db $(BENCH_DB) --users 100000 --days 90
+	$(BIN)/python bench/bench_pages.py --db $(BENCH_DB)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

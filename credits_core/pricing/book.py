@@ -11,12 +11,14 @@ import tomllib
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 from pydantic import ValidationError
 
 from credits_core.pricing import engine
+from credits_core.pricing import frame as frame_pricing
 from credits_core.pricing.checks import check_versions, quoted
 from credits_core.pricing.errors import InvalidOption, NoPriceBookInForce, PriceBookError
 from credits_core.pricing.options import format_value, is_missing
@@ -123,9 +125,11 @@ class PriceBook:
 
     def quote_frame(self, frame: pd.DataFrame, at: object = None) -> pd.DataFrame:
         """Price a DataFrame of requests at once; see `credits_core.pricing.frame`."""
-        from credits_core.pricing.frame import quote_frame
+        return frame_pricing.quote_frame(self._compiled, frame, at)
 
-        return quote_frame(self, frame, at)
+    @cached_property
+    def _compiled(self) -> frame_pricing.CompiledBook:
+        return frame_pricing.CompiledBook(self)
 
     def catalog(
         self, at: object = None, plan: str | None = None, credit_usd: float | None = None

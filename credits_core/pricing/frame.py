@@ -27,7 +27,24 @@ if TYPE_CHECKING:
     from credits_core.pricing.book import PriceBook
 
 
-def quote_frame(book: PriceBook, frame: pd.DataFrame, at: object = None) -> pd.DataFrame:
+class CompiledBook:
+    """What pricing frames under one book needs once: the id vocabulary, and the price
+    grid of each (epoch, option columns present, plan column present)."""
+
+    def __init__(self, book: PriceBook) -> None:
+        self.book = book
+        self.vocabulary = _build_vocabulary(book.versions)
+        self._grids: dict[tuple, _Grid] = {}
+
+    def grid(self, epoch: int, columns: tuple[str, ...], has_plan: bool) -> _Grid:
+        key = (epoch, columns, has_plan)
+        if key not in self._grids:
+            builder = _GridBuilder(self.book, self.vocabulary, epoch, columns, has_plan)
+            self._grids[key] = builder.build()
+        return self._grids[key]
+
+
+def quote_frame(compiled: CompiledBook, frame: pd.DataFrame, at: object = None) -> pd.DataFrame:
     """The rows of `frame` plus credits, provider_cost_usd, price_book_version and error.
 
     Columns: `model` (required), optional `provider`, `plan`, `at` (per-row time; NaT
@@ -37,7 +54,7 @@ def quote_frame(book: PriceBook, frame: pd.DataFrame, at: object = None) -> pd.D
     """
     if "model" not in frame.columns:
         raise InvalidOption("", "model", None, "quote_frame needs a 'model' column")
-    vocabulary = _vocabulary(book)
+    book, vocabulary = compiled.book, compiled.vocabulary
     columns = [c for c in vocabulary.options if c in frame.columns]
     has_plan = "plan" in frame.columns
     encoded = _Encoded(frame, vocabulary, columns, has_plan)
@@ -46,7 +63,7 @@ def quote_frame(book: PriceBook, frame: pd.DataFrame, at: object = None) -> pd.D
     for epoch in epochs.present:
         if epoch < 0:
             continue
-        grid = _compile(book, vocabulary, int(epoch), tuple(columns), has_plan)
+        grid = compiled.grid(int(epoch), tuple(columns), has_plan)
         offset = sum(len(g.credits) for g in grids)
         grids.append(grid)
         if epochs.single:
@@ -109,14 +126,6 @@ class _Vocabulary:
     def option_id(self, option: str, raw: object) -> int:
         kind, ids = self.options[option]
         return ids.get(value_key(kind, raw), len(ids) + 1)
-
-
-def _vocabulary(book: PriceBook) -> _Vocabulary:
-    cached = book.__dict__.get("_frame_vocabulary")
-    if cached is None:
-        cached = _build_vocabulary(book.versions)
-        book.__dict__["_frame_vocabulary"] = cached
-    return cached
 
 
 def _build_vocabulary(versions: tuple[VersionSpec, ...]) -> _Vocabulary:
@@ -234,16 +243,6 @@ class _Grid:
             mismatch = (provider != 0) & (provider != self.model_provider[parts[0]])
             found = np.where(mismatch, -1, found)
         return found
-
-
-def _compile(
-    book: PriceBook, vocabulary: _Vocabulary, epoch: int, columns: tuple[str, ...], has_plan: bool
-) -> _Grid:
-    cache = book.__dict__.setdefault("_frame_grids", {})
-    key = (epoch, columns, has_plan)
-    if key not in cache:
-        cache[key] = _GridBuilder(book, vocabulary, epoch, columns, has_plan).build()
-    return cache[key]
 
 
 class _GridBuilder:
