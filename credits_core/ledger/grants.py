@@ -51,12 +51,16 @@ def open_with_sources(
     in one statement."""
     rows = cur.execute(
         f"""
+        WITH own AS MATERIALIZED (  -- alone, the user_id filter can use the index
+            SELECT grant_id, remaining, priority, grant_seq, expires_at, created_at, expired_at
+            FROM grants WHERE user_id = ?
+        )
         SELECT NULL AS grant_id, account_no, total, held, entries, NULL AS expires_at,
                NULL AS created_at
         FROM accounts WHERE user_id = ?
         UNION ALL
         SELECT grant_id, remaining, priority, grant_seq, NULL, expires_at, created_at
-        FROM grants WHERE user_id = ? AND remaining > 0 AND {LIVE}
+        FROM own WHERE remaining > 0 AND {LIVE}
         """,
         [user_id, user_id, now],
     ).fetchall()

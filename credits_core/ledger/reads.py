@@ -61,8 +61,9 @@ def balance(cur: duckdb.DuckDBPyConnection, user_id: str, now: datetime) -> Bala
     total, held = row
     (lapsed,) = cur.execute(
         f"""
-        SELECT coalesce(sum(remaining), 0) FROM grants
-        WHERE user_id = ? AND remaining > 0 AND NOT ({grants.LIVE})
+        WITH own AS MATERIALIZED (SELECT * FROM grants WHERE user_id = ?)
+        SELECT coalesce(sum(remaining), 0) FROM own
+        WHERE remaining > 0 AND NOT ({grants.LIVE})
         """,
         [user_id, now],
     ).fetchone()
