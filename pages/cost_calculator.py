@@ -85,13 +85,7 @@ credit_usd = st.number_input(
 catalog = book.catalog(credit_usd=credit_usd)
 below = int(catalog["below_cost"].sum())
 st.caption(f"{len(catalog)} SKUs; {below} sold below the provider's cost at this credit value.")
-st.dataframe(
-    catalog.style.apply(
-        lambda row: ["background-color: #fde2e1" if row["below_cost"] else ""] * len(row), axis=1
-    ),
-    hide_index=True,
-    width="stretch",
-)
+shell.table(catalog, flag="below_cost")
 
 st.subheader("Compare a draft price book")
 upload_tab, edit_tab = st.tabs(["Upload a TOML draft", "Edit prices in a table"])

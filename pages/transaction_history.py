@@ -72,13 +72,7 @@ holds = ledger.holds_life(user_id)
 stuck = int(holds["stuck"].sum())
 if stuck:
     st.error(f"{stuck} hold(s) are still pending past their expiry.")
-st.dataframe(
-    holds.style.apply(
-        lambda row: ["background-color: #fde2e1" if row["stuck"] else ""] * len(row), axis=1
-    ),
-    hide_index=True,
-    width="stretch",
-)
+shell.table(holds, flag="stuck")
 
 if not identity.can(Action.ADJUST):
     st.stop()

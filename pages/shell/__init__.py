@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import pandas as pd
 import streamlit as st
 
 from credits_core.access import AccessConfig, Action, Identity, identify
@@ -100,3 +101,11 @@ def page(title: str, action: Action | None = None) -> Identity:
         st.stop()
     st.title(title)
     return identity
+
+
+def table(frame: pd.DataFrame, flag: str | None = None) -> None:
+    """A full-width table; rows where the boolean column `flag` is true are tinted red."""
+    if flag is not None:
+        tint = "background-color: #fde2e1"
+        frame = frame.style.apply(lambda row: [tint if row[flag] else ""] * len(row), axis=1)
+    st.dataframe(frame, hide_index=True, width="stretch")
