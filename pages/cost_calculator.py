@@ -40,7 +40,8 @@ with right:
     except PricingError as error:
         st.error(str(error))
         st.stop()
-    a, b, c, d = st.columns(4)
+    a, b = st.columns(2)
+    c, d = st.columns(2)
     a.metric("Credits", f"{quote.credits:,}")
     b.metric("USD value", f"${quote.usd_value:.4f}")
     cost = quote.provider_cost_usd
