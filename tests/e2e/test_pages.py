@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
+from playwright.sync_api import expect
 
 from credits_core.demo import DemoSpec, build
 from credits_core.ledger import Ledger
@@ -28,10 +29,10 @@ def test_deep_link_opens_the_users_history_on_a_fresh_server(page, start_server,
     server = start_server(demo_db)
     page.goto(f"{server.url}/transaction_history?user=u_12")
     wait_idle(page)
-    assert page.get_by_text("Page not found").count() == 0
-    assert page.get_by_text("u_12 · ", exact=False).first.is_visible()
+    expect(page.get_by_text("u_12 · ", exact=False).first).to_be_visible()
     total = page.locator("[data-testid='stMetric']", has_text="Total")
-    assert f"{balance.total:,}" in total.inner_text()
+    expect(total).to_contain_text(f"{balance.total:,}")
+    assert page.get_by_text("Page not found").count() == 0
     screenshot(page, "transaction_history")
 
 
@@ -60,5 +61,7 @@ def test_home_and_cost_calculator_render(page, start_server, demo_db):
     page.goto(f"{server.url}/cost_calculator")
     wait_idle(page)
     assert page.get_by_text("Page not found").count() == 0
-    assert page.locator("[data-testid='stMetric']", has_text="Credits").first.is_visible()
+    expect(page.locator("[data-testid='stMetric']", has_text="Credits").first).to_contain_text(
+        "110"
+    )
     screenshot(page, "cost_calculator")
