@@ -99,9 +99,9 @@ class Book:
         (updated,) = cur.execute(
             """
             UPDATE accounts SET total = ?, held = ?, entries = ?
-            WHERE user_id = ? AND entries = ? AND total - held >= ?
+            WHERE account_no = ? AND entries = ? AND total - held >= ?
             """,
-            [self.balance_total, self.balance_held, self.seq, self.user_id, self.entries, spend],
+            [self.balance_total, self.balance_held, self.seq, self.account_no, self.entries, spend],
         ).fetchone()
         if updated != 1:
             raise StaleRead(self.user_id)
