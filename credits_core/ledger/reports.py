@@ -40,7 +40,7 @@ def holds_life(cur: duckdb.DuckDBPyConnection, user_id: str, now: datetime) -> p
     return cur.execute(
         """
         WITH mine AS MATERIALIZED (
-            SELECT ts, kind::VARCHAR AS kind, credits, transaction_id, model
+            SELECT ts, kind::VARCHAR AS kind, credits, transaction_id, model, metadata
             FROM journal WHERE account_no = ?
         ),
         holds_of_user AS (
@@ -50,7 +50,8 @@ def holds_life(cur: duckdb.DuckDBPyConnection, user_id: str, now: datetime) -> p
         ),
         bulk_usage AS (
             SELECT transaction_id, ts AS reserved_at, model,
-                   -credits AS credits,
+                   -- a failed generation spent nothing; its entry keeps what it reserved
+                   coalesce(TRY_CAST(metadata ->> 'reserved' AS BIGINT), -credits) AS credits,
                    CASE kind WHEN 'capture' THEN 'captured' ELSE 'released' END AS status,
                    -credits AS captured, ts AS resolved_at, ts AS expires_at,
                    NULL::TIMESTAMPTZ AS refunded_at

@@ -134,9 +134,9 @@ def test_holds_life_puts_each_generation_on_one_row(ledger, clock):
     assert bool(life.loc[lapsed.transaction_id, "stuck"])
     assert not life.drop(index=lapsed.transaction_id)["stuck"].any()
     usage = life[life.index.str.startswith("use-")].sort_values("reserved_at")
-    assert list(zip(usage["status"], usage["captured"], strict=True)) == [
-        ("captured", 7),
-        ("released", 0),
+    assert list(zip(usage["status"], usage["credits"], usage["captured"], strict=True)) == [
+        ("captured", 7, 7),
+        ("released", 8, 0),
     ]
 
 
