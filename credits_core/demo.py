@@ -11,6 +11,7 @@ adjustments and holds left to expire. The same arguments always give the same da
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,10 @@ MIX = [
     ("Veo 3", {"duration": 8, "audio": True}, (0, 0, 1, 2)),
     ("Music 1.5", {}, (7, 8, 8, 7)),
 ]
+SKU_OPTIONS = np.array(
+    [json.dumps(options, sort_keys=True) if options else None for _, options, _ in MIX],
+    dtype=object,
+)
 GRANT_REASONS = {"plan": "Monthly plan credits", "topup": "Top-up pack", "promo": "Promotion"}
 FIRST_NAMES = ["ana", "ben", "chen", "dana", "eli", "fatima", "gus", "hana", "ivan", "jo"]
 LAST_NAMES = ["garcia", "smith", "kim", "novak", "okafor", "rossi", "sato", "silva", "ng"]
@@ -148,7 +153,8 @@ def grants(spec: DemoSpec, people: pd.DataFrame, plans: Plans) -> pd.DataFrame:
 
 
 def usage(spec: DemoSpec, people: pd.DataFrame, book: PriceBook) -> pd.DataFrame:
-    """Every generation of the window: user, day, time, model, options, credits, success."""
+    """Every generation of the window: user, day, time, model, options (JSON text, None
+    for a model without options), credits, success."""
     rng = np.random.default_rng(spec.seed + 2)
     rate = people["plan"].map(GENERATIONS_PER_DAY).to_numpy() * people["activity"].to_numpy()
     counts = rng.poisson(rate[:, None], size=(len(people), spec.days))
@@ -174,6 +180,7 @@ def usage(spec: DemoSpec, people: pd.DataFrame, book: PriceBook) -> pd.DataFrame
             "credits": prices[sku, plan_index, day],
             "success": rng.random(len(sku)) >= FAILURE_RATE,
             "model": np.array([m[0] for m in MIX], dtype=object)[sku],
+            "options": SKU_OPTIONS[sku],
         }
     )
     offered = events[events["credits"] >= 0]
@@ -229,7 +236,9 @@ def build(path: str | Path, spec: DemoSpec) -> DemoReport:
             clock.now = day_start + timedelta(days=1) - timedelta(seconds=1)
             todays = events[events["day"] == day]
             outcomes.append(
-                ledger.apply_usage(todays[["user_id", "credits", "ts", "success", "model"]])
+                ledger.apply_usage(
+                    todays[["user_id", "credits", "ts", "success", "model", "options"]]
+                )
             )
             clock.now = day_start + timedelta(days=1)
             ledger.expire_grants()

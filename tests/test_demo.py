@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import duckdb
+import pandas as pd
 import pytest
 
 from credits_core.demo import DemoSpec, build
@@ -71,3 +73,25 @@ def test_demo_is_deterministic(demo, tmp_path):
 
 def test_plans_are_priced_by_the_price_book():
     assert set(Plans.load().plans) == set(PriceBook.load().plans())
+
+
+def test_each_generation_keeps_options_that_reprice_to_what_it_cost(demo):
+    path, _ = demo
+    with duckdb.connect(str(path), read_only=True) as con:
+        usage = con.execute(
+            """
+            SELECT j.model, j.metadata ->> '$.options' AS options, a.plan, j.ts,
+                   -j.credits AS credits
+            FROM journal AS j JOIN accounts AS a USING (user_id)
+            WHERE j.kind = 'capture' AND j.transaction_id LIKE 'use-%'
+            """
+        ).df()
+    hailuo = usage[usage["model"] == "MiniMax-Hailuo-02"]
+    assert hailuo["options"].notna().all() and hailuo["options"].nunique() == 3
+    options = usage["options"].map(lambda text: json.loads(text) if isinstance(text, str) else {})
+    requests = pd.concat(
+        [usage[["model", "plan"]], pd.DataFrame(options.tolist(), index=usage.index)], axis=1
+    ).assign(at=usage["ts"])
+    priced = PriceBook.load().quote_frame(requests)
+    assert priced["error"].isna().all()
+    assert (priced["credits"] == usage["credits"]).all()

@@ -655,26 +655,40 @@ def _unique_ids(ids: pa.Array, problems: list, index: pd.Index) -> None:
 
 
 def _options(frame: pd.DataFrame, problems: list) -> pa.Array:
-    texts = []
-    for row, value in zip(frame.index, frame["options"], strict=True):
-        if value is None or (not isinstance(value, dict | str) and pd.isna(value)):
-            texts.append(None)
-        elif isinstance(value, str):
-            try:
-                texts.append(checks.json_object(json.loads(value), "options"))
-            except (ValueError, AttributeError):
-                problems.append((row, "options must be a JSON object"))
-                texts.append(None)
-        elif isinstance(value, dict):
-            try:
-                texts.append(checks.json_object(value, "options"))
-            except ValueError as error:
-                problems.append((row, str(error)))
-                texts.append(None)
-        else:
-            problems.append((row, "options must be a dict, a JSON string or missing"))
-            texts.append(None)
-    return pa.array(texts, type=pa.string())
+    """Options as normalised JSON text. Each distinct value is checked once, so a column
+    of a few SKUs' JSON strings costs little however long it is; dicts (unhashable) are
+    encoded one by one."""
+    values = frame["options"]
+    try:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    except TypeError:
+        codes, uniques = np.arange(len(values)), values.to_numpy(dtype=object)
+    texts, reasons = [], []
+    for value in uniques:
+        text, reason = _option_text(value)
+        texts.append(text)
+        reasons.append(reason)
+    failed = np.array([reason is not None for reason in reasons] + [False])  # -1: missing
+    problems += [(frame.index[row], reasons[codes[row]]) for row in np.flatnonzero(failed[codes])]
+    encoded = pa.array([*texts, None], type=pa.string())
+    return encoded.take(pa.array(np.where(codes < 0, len(texts), codes)))
+
+
+def _option_text(value: object) -> tuple[str | None, str | None]:
+    """(JSON text, None) for a valid options value; (None, the problem) otherwise."""
+    if value is None or (not isinstance(value, dict | str) and pd.isna(value)):
+        return None, None
+    if isinstance(value, str):
+        try:
+            return checks.json_object(json.loads(value), "options"), None
+        except (ValueError, AttributeError):
+            return None, "options must be a JSON object"
+    if isinstance(value, dict):
+        try:
+            return checks.json_object(value, "options"), None
+        except ValueError as error:
+            return None, str(error)
+    return None, "options must be a dict, a JSON string or missing"
 
 
 def _to_series(values: pa.Array | None, n: int) -> pd.Series | list[None]:

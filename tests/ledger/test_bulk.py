@@ -209,6 +209,23 @@ def test_model_and_options_are_journaled(ledger):
     assert list(entries["metadata"]) == [{"options": {"count": 2}}, {"options": {"duration": 10}}]
 
 
+def test_repeated_json_options_are_normalised_and_each_bad_row_is_named(ledger):
+    funded(ledger, "u_1", 100)
+    sku = '{"resolution": "768P", "duration": 6}'
+    rows = [("u_1", 1, second, True) for second in range(5)]
+    with unchanged(ledger), pytest.raises(InvalidBatch) as info:
+        ledger.apply_usage(events(rows, options=[sku, "[1]", None, sku, "not json"]))
+    assert [row for row, _ in info.value.problems] == [1, 4]
+    ledger.apply_usage(events(rows, options=[sku, sku, None, sku, sku]))
+    metadata = ledger.history("u_1", kinds=["capture"])["metadata"]
+    assert (
+        metadata.tolist()
+        == [{"options": {"duration": 6, "resolution": "768P"}}] * 2
+        + [None]
+        + [{"options": {"duration": 6, "resolution": "768P"}}] * 2
+    )
+
+
 def test_an_arrow_table_is_accepted(ledger):
     funded(ledger, "u_1", 100)
     out = ledger.apply_usage(pa.Table.from_pandas(events([("u_1", 5, 1, True)])))
