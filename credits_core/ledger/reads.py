@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from credits_core.ledger import grants
@@ -123,12 +124,20 @@ def history(
         """,
         [number, *params, limit, offset],
     ).fetchnumpy()
-    frame = pd.DataFrame(columns)
-    frame["ts"] = frame["ts"].astype("datetime64[us]").dt.tz_localize("UTC")
-    frame["metadata"] = [
-        json.loads(text) if isinstance(text, str) else None for text in frame["metadata"]
-    ]
-    return frame
+    data = {name: _plain(values) for name, values in columns.items()}
+    data["ts"] = pd.DatetimeIndex(data["ts"]).tz_localize("UTC")
+    data["metadata"] = [None if text is None else json.loads(text) for text in data["metadata"]]
+    return pd.DataFrame(data, copy=False)
+
+
+def _plain(values: np.ndarray) -> np.ndarray:
+    """A fetched column without NumPy's mask: NULL text becomes None."""
+    if not isinstance(values, np.ma.MaskedArray):
+        return values
+    plain = values.data
+    if plain.dtype == object:
+        plain[np.ma.getmaskarray(values)] = None
+    return plain
 
 
 def count_history(cur: duckdb.DuckDBPyConnection, number: int, window: Window) -> int:
