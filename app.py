@@ -3,6 +3,7 @@
 import altair as alt
 import streamlit as st
 
+from credits_core import alerts
 from pages import shell
 
 shell.page("Credits back office")
@@ -16,11 +17,13 @@ cells[1].metric("Credits outstanding", f"{overview.outstanding:,}")
 cells[2].metric("Held now", f"{overview.held:,}")
 cells[3].metric("Consumed today", f"{overview.consumed_today:,}")
 cells[4].metric("Consumed, last 7 days", f"{overview.consumed_7d:,}")
+open_alerts = alerts.open_alert_counts(ledger)
 cells[5].metric(
-    "Low balance",
-    f"{overview.low_balance_accounts:,}",
-    help="Accounts with fewer than 100 available credits.",
+    "Open alerts",
+    f"{open_alerts.total:,}",
+    help=f"Low-credit alerts open now: {open_alerts.describe()}.",
 )
+cells[5].caption(open_alerts.describe())
 
 left, right = st.columns(2)
 with left:

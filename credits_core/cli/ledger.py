@@ -12,6 +12,7 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 
+from credits_core import alerts
 from credits_core.ledger import ENTRY_KINDS, GRANT_KINDS, Ledger
 from credits_core.ledger.errors import InvalidArgument
 from credits_core.ledger.store import default_path
@@ -112,7 +113,12 @@ def json_object(text: str) -> dict:
 
 
 def open_ledger(args: argparse.Namespace, *, read_only: bool = False) -> Ledger:
-    return Ledger.open(args.db or default_path(), read_only=read_only, wait=args.wait)
+    """The ledger file; opened for writing, each write that changes a balance also
+    evaluates the low-credit alert rules for the users it touched."""
+    ledger = Ledger.open(args.db or default_path(), read_only=read_only, wait=args.wait)
+    if not read_only:
+        alerts.watch(ledger)
+    return ledger
 
 
 def run_account(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ same transaction.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +45,10 @@ from credits_core.ledger.values import (
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
+BalanceListener = Callable[[frozenset[str] | None], None]
+# Writes that never change a balance, so listeners are not told about them.
+BALANCE_NEUTRAL = frozenset({"create_account", "create_accounts", "extend"})
+logger = logging.getLogger(__name__)
 DEFAULT_TTL = timedelta(minutes=15)
 SYSTEM = "system"
 
@@ -72,6 +77,7 @@ class Ledger:
         self._store = store
         self._clock = clock
         self._account_numbers: dict[str, int] = {}
+        self._listeners: list[BalanceListener] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -126,6 +132,30 @@ class Ledger:
     def now(self) -> datetime:
         """The ledger's clock, as an aware UTC datetime."""
         return checks.moment(self._clock(), "clock()")
+
+    def on_balance_change(self, listener: BalanceListener) -> Callable[[], None]:
+        """Call `listener(user_ids)` after each committed write that may have changed
+        balances: the users it touched, or None after a sweep (expire_holds/grants) that
+        booked something. A listener that raises is logged and ignored: the write stands.
+        Returns a function that removes the listener."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def transaction(self, operation: str, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `work(cursor)` in one write transaction of this ledger's file (retried whole
+        on conflicts, like every ledger write), for modules that keep their own tables in
+        the ledger file (alerts). Listeners are not called."""
+        return self._store.write(operation, work)
+
+    def snapshot(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `work(cursor)` in one read transaction (one consistent snapshot)."""
+        return self._store.read(work)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of this ledger's connection, outside any transaction, for work the
+        ledger API does not cover and that never writes the ledger's tables (the export
+        copies a snapshot into another file with it). Close it when done."""
+        return self._store.cursor()
 
     # ------------------------------------------------------------------ accounts
 
@@ -265,7 +295,10 @@ class Ledger:
         """Book the credits left in grants whose expiry is at or before `now` out of the
         balance (one `grant_expired` entry each). Running it again books nothing."""
         at = self.now() if now is None else checks.moment(now, "now")
-        return self._store.write("expire_grants", lambda cur: grants.expire(cur, at))
+        sweep = self._store.write("expire_grants", lambda cur: grants.expire(cur, at))
+        if sweep.count:
+            self._notify(None)
+        return sweep
 
     # ------------------------------------------------------------------ holds
 
@@ -403,7 +436,10 @@ class Ledger:
         """Expire every pending hold whose expires_at is at or before `now`: its credits
         go back to its grants (or expire with them). Running it again books nothing."""
         at = self.now() if now is None else checks.moment(now, "now")
-        return self._store.write("expire_holds", lambda cur: holds.expire(cur, at))
+        sweep = self._store.write("expire_holds", lambda cur: holds.expire(cur, at))
+        if sweep.count:
+            self._notify(None)
+        return sweep
 
     # ------------------------------------------------------------------ corrections
 
@@ -615,7 +651,26 @@ class Ledger:
                 idempotency.remember(cur, key, operation, fingerprint, at, **_encode(result))
             return result
 
-        return self._store.write(operation, attempt)
+        result = self._store.write(operation, attempt)
+        if self._listeners and operation not in BALANCE_NEUTRAL:
+            self._notify(_touched(request, result))
+        return result
+
+    def _notify(self, user_ids: frozenset[str] | None) -> None:
+        for listener in tuple(self._listeners):
+            try:
+                listener(user_ids)
+            except Exception:
+                logger.exception("a balance-change listener failed; the write stands")
+
+
+def _touched(request: dict[str, Any], result: object) -> frozenset[str] | None:
+    """The users a committed write touched: its user_id, or the result's user ids."""
+    if "user_id" in request:
+        return frozenset({request["user_id"]})
+    if isinstance(result, pd.DataFrame):
+        return frozenset(result["user_id"].dropna().astype(str)) if "user_id" in result else None
+    return frozenset({result.user_id})
 
 
 def _encode(result: object) -> dict[str, Any]:

@@ -139,7 +139,75 @@ QUOTE_COST = Migration(
     ("ALTER TABLE holds ADD COLUMN provider_cost_usd DOUBLE",),
 )
 
-MIGRATIONS = (CORE_TABLES, IDEMPOTENCY_KEYS, LOOKUP_INDEXES, QUOTE_COST)
+LOW_CREDIT_ALERTS = Migration(
+    5,
+    "low-credit alerts: alerts, their events, the notification outbox, rule changes",
+    (
+        """
+        CREATE TABLE alerts (
+            alert_id          VARCHAR PRIMARY KEY,    -- user/rule/n: the n-th alert of the pair
+            user_id           VARCHAR NOT NULL,
+            rule              VARCHAR NOT NULL,
+            kind              VARCHAR NOT NULL,
+            severity          VARCHAR NOT NULL,
+            status            VARCHAR NOT NULL,       -- open, resolved
+            opened_at         TIMESTAMPTZ NOT NULL,
+            resolved_at       TIMESTAMPTZ,
+            available_at_open BIGINT NOT NULL,
+            measure_at_open   DOUBLE,                 -- the rule's figure when it opened
+            available         BIGINT NOT NULL,        -- at the latest evaluation
+            acknowledged_at   TIMESTAMPTZ,
+            acknowledged_by   VARCHAR,
+            note              VARCHAR
+        )
+        """,
+        "CREATE INDEX alerts_by_user ON alerts (user_id)",
+        """
+        CREATE TABLE alert_events (
+            alert_id   VARCHAR NOT NULL,
+            ts         TIMESTAMPTZ NOT NULL,
+            event      VARCHAR NOT NULL,             -- opened, resolved, acknowledged
+            available  BIGINT,
+            actor      VARCHAR,
+            note       VARCHAR
+        )
+        """,
+        """
+        CREATE TABLE alert_outbox (
+            message_id       VARCHAR PRIMARY KEY,    -- the alert it announces: written once
+            user_id          VARCHAR NOT NULL,
+            email            VARCHAR,
+            rule             VARCHAR NOT NULL,
+            severity         VARCHAR NOT NULL,
+            available        BIGINT NOT NULL,
+            topup_packs      INTEGER,
+            topup_credits    BIGINT,
+            topup_usd        BIGINT,
+            message          VARCHAR NOT NULL,
+            created_at       TIMESTAMPTZ NOT NULL,
+            status           VARCHAR NOT NULL,       -- pending, delivered, failed
+            attempts         INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at  TIMESTAMPTZ NOT NULL,
+            delivered_at     TIMESTAMPTZ,
+            destination      VARCHAR,
+            last_error       VARCHAR
+        )
+        """,
+        """
+        CREATE TABLE alert_rule_changes (
+            change_id   VARCHAR PRIMARY KEY,
+            changed_at  TIMESTAMPTZ NOT NULL,
+            actor       VARCHAR NOT NULL,
+            path        VARCHAR NOT NULL,
+            before      VARCHAR NOT NULL,             -- the rules file before (TOML)
+            after       VARCHAR NOT NULL,             -- and after
+            summary     VARCHAR NOT NULL
+        )
+        """,
+    ),
+)
+
+MIGRATIONS = (CORE_TABLES, IDEMPOTENCY_KEYS, LOOKUP_INDEXES, QUOTE_COST, LOW_CREDIT_ALERTS)
 LATEST = MIGRATIONS[-1].version
 
 

@@ -1,5 +1,8 @@
 """The home page: the platform's figures from the ledger."""
 
+import shutil
+
+from credits_core.alerts import Evaluator, open_alert_counts
 from credits_core.ledger import Ledger
 
 
@@ -13,3 +16,16 @@ def test_home_shows_the_ledger_overview(open_page, demo_db):
     assert metrics["Held now"] == f"{overview.held:,}"
     assert app.title[0].value == "Credits back office"
     assert len(app.get("vega_lite_chart")) + len(app.get("arrow_vega_lite_chart")) == 2
+
+
+def test_home_counts_open_alerts_by_severity(open_page, demo_db, tmp_path, monkeypatch):
+    copy = tmp_path / "credits.duckdb"
+    shutil.copy(demo_db, copy)
+    monkeypatch.setenv("CREDITS_DB", str(copy))
+    with Ledger.open(copy) as ledger:
+        Evaluator(ledger).evaluate()
+        counts = open_alert_counts(ledger)
+    app = open_page()
+    tile = next(m for m in app.metric if m.label == "Open alerts")
+    assert counts.total > 0 and tile.value == f"{counts.total:,}"
+    assert counts.describe() in [c.value for c in app.caption]

@@ -1,0 +1,113 @@
+"""Low-credit alerts page (AppTest): users in alert with the core's figures, filters,
+acknowledgement by support, the rules and their editor for product, roles."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from credits_core.alerts import (
+    AlertRules,
+    Evaluator,
+    open_alert_counts,
+    rule_changes,
+    users_in_alert,
+)
+from credits_core.ledger import Ledger
+
+PAGE = "pages/low_credit_alerts.py"
+RULES = Path(__file__).resolve().parents[2] / "data" / "alert_rules.toml"
+
+
+@pytest.fixture
+def alerts_db(open_page, demo_db, tmp_path, monkeypatch) -> Path:
+    """A copy of the demo ledger, evaluated once, and a copy of the rules file."""
+    copy, rules = tmp_path / "credits.duckdb", tmp_path / "alert_rules.toml"
+    shutil.copy(demo_db, copy)
+    shutil.copy(RULES, rules)
+    monkeypatch.setenv("CREDITS_DB", str(copy))
+    monkeypatch.setenv("CREDITS_ALERT_RULES", str(rules))
+    with Ledger.open(copy) as ledger:
+        assert Evaluator(ledger, AlertRules.load(rules)).evaluate().opened > 0
+    return copy
+
+
+def metric(app, label: str) -> str:
+    return next(m.value for m in app.metric if m.label == label)
+
+
+def test_users_in_alert_match_the_core(open_page, alerts_db):
+    app = open_page(PAGE)
+    with Ledger.open(alerts_db) as ledger:
+        counts = open_alert_counts(ledger)
+        expected = users_in_alert(ledger)
+    assert metric(app, "Open alerts") == f"{counts.total:,}"
+    for severity, count in counts.by_severity.items():
+        assert metric(app, severity.capitalize()) == f"{count:,}"
+    shown = app.dataframe[0].value
+    assert len(shown) == len(expected) == counts.total
+    assert shown["user_id"].tolist() == expected["user_id"].tolist()
+    assert shown["history"].iloc[0] == f"/transaction_history?user={shown['user_id'].iloc[0]}"
+    assert shown["severity"].iloc[0] == "critical"  # most severe first
+    assert len(app.get("vega_lite_chart")) + len(app.get("arrow_vega_lite_chart")) == 1
+
+
+def test_filters_narrow_the_list(open_page, alerts_db):
+    app = open_page(PAGE)
+    app.multiselect(key="severities").set_value(["info"]).run()
+    shown = app.dataframe[0].value
+    assert not shown.empty and set(shown["severity"]) == {"info"}
+    user = shown["user_id"].iloc[0]
+    app.text_input(key="search").input(user).run()
+    assert set(app.dataframe[0].value["user_id"]) == {user}
+
+
+def test_support_acknowledges_an_alert(open_page, alerts_db):
+    app = open_page(PAGE, email="sam@corp.example")
+    form_select = next(s for s in app.selectbox if s.label == "Alert")
+    alert_id = form_select.options[0]
+    form_select.set_value(alert_id)
+    app.text_input(key="ack_note").input("Emailed about a top-up")
+    next(b for b in app.button if b.label == "Acknowledge").click().run()
+    assert not app.exception and not app.error
+    with Ledger.open(alerts_db) as ledger:
+        acknowledged = users_in_alert(ledger)
+    row = acknowledged[acknowledged["alert_id"] == alert_id].iloc[0]
+    assert (row["acknowledged_by"], row["note"]) == ("sam@corp.example", "Emailed about a top-up")
+    assert not any(e.label == "Save rules" for e in app.button)  # support cannot edit rules
+
+
+def test_acknowledging_without_a_note_is_refused(open_page, alerts_db):
+    app = open_page(PAGE, email="sam@corp.example")
+    next(b for b in app.button if b.label == "Acknowledge").click().run()
+    assert "Write a note" in app.error[0].value
+    with Ledger.open(alerts_db) as ledger:
+        assert users_in_alert(ledger)["acknowledged_at"].isna().all()
+
+
+def test_product_edits_the_rules_but_does_not_acknowledge(open_page, alerts_db):
+    app = open_page(PAGE, email="pat@corp.example")
+    assert not any(s.label == "Alert" for s in app.selectbox)
+    assert any(b.label == "Save rules" for b in app.button)
+    next(b for b in app.button if b.label == "Save rules").click().run()
+    assert "unchanged" in app.error[0].value  # nothing edited: nothing saved
+    with Ledger.open(alerts_db) as ledger:
+        assert rule_changes(ledger).empty
+
+
+def test_analysts_do_not_see_the_page(open_page, alerts_db):
+    app = open_page(PAGE, email="ana@corp.example")
+    assert "Your roles do not include this page" in app.error[0].value
+    assert not app.dataframe
+
+
+def test_a_broken_rules_file_is_an_error_not_a_traceback(
+    open_page, alerts_db, monkeypatch, tmp_path
+):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[[rules]]\nname = 'x'\n", encoding="utf-8")
+    monkeypatch.setenv("CREDITS_ALERT_RULES", str(broken))
+    app = open_page(PAGE)
+    assert "broken.toml" in app.error[0].value

@@ -1,0 +1,84 @@
+"""Low-credit alerts in a real browser: the live part refreshes itself without reloading
+the page, and support acknowledges an alert."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from credits_core.demo import DemoSpec, build
+from tests.e2e.conftest import screenshot, wait_idle
+
+SPEC = DemoSpec(users=300, days=30, seed=3, end=datetime(2026, 11, 24, tzinfo=UTC))
+RULES = Path(__file__).resolve().parents[2] / "data" / "alert_rules.toml"
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("e2e-alerts") / "credits.duckdb"
+    build(path, SPEC)
+    return path
+
+
+@pytest.fixture
+def alerts_db(pristine, tmp_path, monkeypatch) -> Path:
+    copy, rules = tmp_path / "credits.duckdb", tmp_path / "alert_rules.toml"
+    shutil.copy(pristine, copy)
+    shutil.copy(RULES, rules)
+    monkeypatch.setenv("CREDITS_ALERT_RULES", str(rules))
+    return copy
+
+
+def open_alerts(page):
+    return page.locator("[data-testid='stMetric']", has_text="Open alerts").locator(
+        "[data-testid='stMetricValue']"
+    )
+
+
+def test_the_list_refreshes_itself_without_reloading_the_page(page, start_server, alerts_db):
+    server = start_server(alerts_db)
+    page.goto(f"{server.url}/low_credit_alerts")
+    wait_idle(page)
+    expect(open_alerts(page)).to_have_text("0")
+    page.evaluate("window.__notReloaded = true")
+
+    other = page.context.new_page()  # someone else evaluates the rules meanwhile
+    other.goto(f"{server.url}/low_credit_alerts")
+    wait_idle(other)
+    other.get_by_role("button", name="Evaluate the rules now").click()
+    wait_idle(other)
+    expect(open_alerts(other)).to_have_text(re.compile(r"^[1-9][\d,]*$"))
+    opened = open_alerts(other).inner_text()
+    other.close()
+
+    expect(open_alerts(page)).to_have_text(opened, timeout=15_000)
+    assert page.evaluate("window.__notReloaded") is True
+    assert page.get_by_text("Page not found").count() == 0
+    screenshot(page, "low_credit_alerts")
+    page.get_by_role("tab", name="Rules").click()
+    expect(page.get_by_role("button", name="Save rules")).to_be_visible()
+    screenshot(page, "low_credit_alerts_rules")
+
+
+def test_support_acknowledges_an_alert(page, start_server, alerts_db):
+    server = start_server(alerts_db)
+    page.goto(f"{server.url}/low_credit_alerts")
+    wait_idle(page)
+    page.get_by_role("button", name="Evaluate the rules now").click()
+    wait_idle(page)
+    page.get_by_text("Only alerts nobody acknowledged yet").click()
+    wait_idle(page)
+    caption = page.get_by_text(re.compile(r"open alerts shown"))
+    before = int(caption.inner_text().split()[0].replace(",", ""))
+    page.locator("input[aria-label='Note (required): what was done']").fill(
+        "Emailed about a top-up"
+    )
+    page.get_by_role("button", name="Acknowledge").click()
+    wait_idle(page)
+    expect(page.get_by_text(re.compile(r"^Acknowledged "))).to_be_visible()
+    expect(caption).to_have_text(re.compile(rf"^{before - 1:,} open alerts shown"), timeout=15_000)
