@@ -1,0 +1,74 @@
+"""Usage export in a real browser: a real download read back, and the SQL box."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pytest
+from playwright.sync_api import expect
+
+from credits_core.demo import DemoSpec, build
+from credits_core.export import EVENT_COLUMNS, UsageQuery, preview, usage_export
+from credits_core.ledger import Ledger
+from tests.e2e.conftest import screenshot, wait_idle
+
+SPEC = DemoSpec(users=300, days=30, seed=4, end=datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("e2e-export") / "credits.duckdb"
+    build(path, SPEC)
+    return path
+
+
+def default_query() -> UsageQuery:
+    """What the page shows first: generations of the last 30 days and today (UTC)."""
+    today = datetime.now(UTC).date()
+    return UsageQuery(
+        since=today - timedelta(days=30),
+        until=today + timedelta(days=1),
+        kinds=["capture", "release", "expiry"],
+    )
+
+
+def test_parquet_download_reads_back_as_the_previewed_export(page, start_server, demo_db):
+    with Ledger.open(demo_db, read_only=True) as ledger:
+        shown = preview(ledger, usage_export(default_query()), limit=5)
+    server = start_server(demo_db)
+    page.goto(f"{server.url}/usage_export")
+    wait_idle(page)
+    rows = page.locator("[data-testid='stMetric']", has_text="Rows in the export")
+    expect(rows).to_contain_text(f"{shown.total_rows:,}")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download PARQUET").click()
+    path = download.value.path()
+    assert download.value.suggested_filename.endswith(".parquet")
+    with duckdb.connect() as con:
+        described = con.execute("DESCRIBE SELECT * FROM read_parquet($p)", {"p": str(path)})
+        columns = [(name, kind) for name, kind, *_ in described.fetchall()]
+        (count,) = con.execute("SELECT count(*) FROM read_parquet($p)", {"p": str(path)}).fetchone()
+    assert count == shown.total_rows > 1000
+    assert columns == [(c.name, c.type) for c in EVENT_COLUMNS]
+    screenshot(page, "usage_export")
+
+
+def test_sql_box_runs_a_query_and_refuses_a_write(page, start_server, demo_db):
+    server = start_server(demo_db)
+    page.goto(f"{server.url}/usage_export")
+    wait_idle(page)
+    box = page.get_by_label("SQL", exact=True)
+    box.fill("SELECT count(*) AS accounts FROM accounts")
+    box.press("Control+Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Run", exact=True).click()
+    wait_idle(page)
+    expect(page.get_by_text("1 row(s) in")).to_be_visible()
+    box.fill("DROP TABLE journal")
+    box.press("Control+Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Run", exact=True).click()
+    wait_idle(page)
+    expect(page.get_by_text("read-only mode")).to_be_visible()
+    assert page.get_by_text("Traceback").count() == 0

@@ -1,0 +1,193 @@
+"""The analysts' SQL console is read-only for real: hostile statements are refused by
+DuckDB's own settings or contained in a throwaway in-memory database, the live ledger
+file does not change, and runaway queries stop at the time limit."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from credits_core.export import EXAMPLES, SqlConsole, SqlFailed, SqlRefused, SqlTimeout
+from credits_core.export.sql_console import Snapshots
+from credits_core.ledger import Ledger
+from tests.export.conftest import build_small, digest
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """The dashboard's situation: the ledger file held read-write by this process."""
+    path = tmp_path_factory.mktemp("sql") / "live.duckdb"
+    build_small(path)
+    with Ledger.open(path) as ledger:
+        yield ledger
+
+
+@pytest.fixture(scope="module")
+def console(live):
+    opened = SqlConsole.snapshot(live)
+    yield opened
+    opened.close()
+
+
+def test_select_over_the_snapshot_tables(console):
+    result = console.run(
+        "SELECT kind, count(*) AS n FROM usage GROUP BY kind ORDER BY kind", row_limit=100
+    )
+    assert dict(zip(result.rows["kind"], result.rows["n"], strict=True)) == {
+        "adjustment": 1, "capture": 7, "expiry": 1, "grant": 3, "refund": 1, "release": 4,
+    }  # fmt: skip
+    assert result.returned_rows and not result.truncated
+    tables = console.run("SELECT table_name FROM duckdb_tables() ORDER BY 1").rows
+    assert sorted(tables["table_name"]) == sorted(
+        ["accounts", "grants", "holds", "journal", "price_catalog", "usage"]
+    )
+
+
+def test_the_row_limit_truncates_and_says_so(console):
+    result = console.run("SELECT * FROM range(5000)", row_limit=10)
+    assert len(result.rows) == 10 and result.truncated
+    assert not console.run("SELECT * FROM range(10)", row_limit=10).truncated
+
+
+@pytest.mark.parametrize("name", list(EXAMPLES))
+def test_every_saved_example_runs(console, name):
+    result = console.run(EXAMPLES[name])
+    assert result.returned_rows and len(result.rows.columns) >= 2
+
+
+HOSTILE = {
+    "insert": "INSERT INTO accounts (user_id, account_no, created_at) VALUES ('x', 99, now())",
+    "update": "UPDATE accounts SET total = 1000000",
+    "delete": "DELETE FROM journal",
+    "drop": "DROP TABLE journal",
+    "create table": "CREATE TABLE stolen AS SELECT * FROM accounts",
+    "alter": "ALTER TABLE accounts ADD COLUMN x INTEGER",
+    "attach a file": "ATTACH '{tmp}/evil.duckdb' AS evil",
+    "attach the live ledger": "ATTACH '{live}' AS live_rw",
+    "copy to": "COPY accounts TO '{tmp}/accounts.csv'",
+    "copy query to": "COPY (SELECT * FROM journal) TO '{tmp}/journal.parquet' (FORMAT parquet)",
+    "export database": "EXPORT DATABASE '{tmp}/dump'",
+    "import database": "IMPORT DATABASE '{tmp}/dump'",
+    "read_csv passwd": "SELECT * FROM read_csv('/etc/passwd')",
+    "read_text passwd": "SELECT * FROM read_text('/etc/passwd')",
+    "passwd as table": "SELECT * FROM '/etc/passwd'",
+    "read the live ledger": "SELECT * FROM read_blob('{live}')",
+    "glob": "SELECT * FROM glob('/etc/*')",
+    "install": "INSTALL httpfs",
+    "load": "LOAD httpfs",
+    "re-enable access": "SET enable_external_access = true",
+    "reset access": "RESET enable_external_access",
+    "unlock": "SET lock_configuration = false",
+    "pragma": "PRAGMA enable_profiling",
+    "memory limit": "SET memory_limit = '100GB'",
+    "secret": "CREATE SECRET s (TYPE s3, KEY_ID 'a', SECRET 'b')",
+    "two statements": "SELECT 1; DROP TABLE journal",
+    "syntax": "SELEC * FROM journal",
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_statements_are_refused_with_a_message(console, live, tmp_path, name):
+    sql = HOSTILE[name].format(tmp=tmp_path, live=live.path)
+    with pytest.raises((SqlFailed, SqlRefused)) as refused:
+        console.run(sql)
+    assert "Traceback" not in str(refused.value) and str(refused.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_checkpoint_and_in_memory_objects_are_contained(console, live):
+    before = digest(Path(live.path)), digest(console.path)
+    for sql in (
+        "CHECKPOINT",
+        "VACUUM",
+        "CREATE TEMP TABLE mine AS SELECT 1 AS x",
+        "ATTACH ':memory:' AS scratch",
+        "USE memory",
+    ):
+        console.run(sql)
+    with pytest.raises(SqlFailed, match="mine"):  # each run starts from a fresh sandbox
+        console.run("SELECT * FROM mine")
+    assert (digest(Path(live.path)), digest(console.path)) == before
+
+
+def test_the_live_ledger_is_unchanged_after_the_hostile_set(live, tmp_path):
+    path = Path(live.path)
+    (before,) = live._store.query(
+        lambda cur: cur.execute("SELECT count(*) FROM journal").fetchone()
+    )
+    checksum = digest(path)
+    console = SqlConsole.snapshot(live)
+    try:
+        for sql in HOSTILE.values():
+            with contextlib.suppress(SqlFailed, SqlRefused):
+                console.run(sql.format(tmp=tmp_path, live=path))
+    finally:
+        console.close()
+    (after,) = live._store.query(lambda cur: cur.execute("SELECT count(*) FROM journal").fetchone())
+    assert after == before and digest(path) == checksum
+    assert not console.folder.exists()  # the snapshot goes when the console closes
+    assert live.check_invariants() == []
+
+
+def test_a_very_long_statement_is_refused_and_deep_ones_fail_cleanly(console):
+    with pytest.raises(SqlRefused, match="at most 100,000"):
+        console.run("SELECT 1 " + " " * 1_000_000)
+    with pytest.raises(SqlFailed, match="expression depth"):
+        console.run("SELECT " + "+".join(["1"] * 20_000))
+    with pytest.raises(SqlRefused, match="Type a SQL statement"):
+        console.run("   ")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT count(*) FROM range(1000000000000)",
+        "SELECT count(*) FROM range(100000000) a, range(100000000) b",
+    ],
+)
+def test_a_query_that_runs_forever_stops_at_the_time_limit(console, sql):
+    started = time.perf_counter()
+    with pytest.raises(SqlTimeout, match=r"stopped after 0\.5 s"):
+        console.run(sql, time_limit=0.5)
+    assert time.perf_counter() - started < 30  # it stopped; the bound is only a hang guard
+    assert console.run("SELECT 42 AS x").rows["x"].tolist() == [42]
+
+
+def test_the_snapshot_is_as_of_when_it_was_taken(live, console):
+    live.adjust("u_pro", 1, reason="after the snapshot", actor="test")
+    try:
+        count = console.run("SELECT count(*) AS n FROM journal WHERE reason = 'after the snapshot'")
+        assert count.rows["n"].tolist() == [0]
+        fresh = SqlConsole.snapshot(live)
+        try:
+            again = fresh.run(
+                "SELECT count(*) AS n FROM journal WHERE reason = 'after the snapshot'"
+            )
+            assert again.rows["n"].tolist() == [1]
+            assert fresh.taken_at >= console.taken_at
+        finally:
+            fresh.close()
+    finally:
+        live.adjust("u_pro", -1, reason="undo", actor="test")
+
+
+def test_the_snapshot_file_is_private(console):
+    assert oct(os.stat(console.folder).st_mode & 0o777) == "0o700"
+
+
+def test_snapshots_are_shared_until_refreshed(live):
+    snapshots = Snapshots()
+    assert snapshots.current is None
+    first = snapshots.get(live)
+    assert snapshots.get(live) is first and first.path.exists()
+    fresh = snapshots.refresh(live)
+    assert fresh is not first and snapshots.current is fresh
+    assert not first.folder.exists() and fresh.path.exists()
+    snapshots.close()
+    assert not fresh.folder.exists() and snapshots.current is None
+    with pytest.raises(SqlFailed, match="Refresh the data"):
+        fresh.run("SELECT 1")
