@@ -27,6 +27,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_pricing.py
 	$(BIN)/python bench/bench_ledger.py
 	@test -f $(BENCH_DB) || $(BIN)/credits demo --db $(BENCH_DB) --users 100000 --days 90
+	$(BIN)/python bench/bench_simulation.py --db $(BENCH_DB)
+	$(BIN)/python bench/bench_alerts.py --db $(BENCH_DB)
+	$(BIN)/python bench/bench_export.py --db $(BENCH_DB)
 	$(BIN)/python bench/bench_pages.py --db $(BENCH_DB)
 
 lint: $(STAMP)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from credits_core import alerts
 from credits_core.access import AccessConfig, Action, Identity, identify
 from credits_core.ledger import Ledger
 from credits_core.pricing import PriceBook
@@ -33,6 +34,16 @@ MENU = (
         ":material/receipt_long:",
         Action.READ_HISTORY,
     ),
+    PageLink("pages/usage_export.py", "Usage export", ":material/download:", Action.EXPORT),
+    PageLink(
+        "pages/balance_simulator.py", "Balance simulator", ":material/query_stats:", Action.SIMULATE
+    ),
+    PageLink(
+        "pages/low_credit_alerts.py",
+        "Low-credit alerts",
+        ":material/notifications_active:",
+        Action.READ_ALERTS,
+    ),
 )
 
 
@@ -52,7 +63,9 @@ def ledger() -> Ledger:
 
 @st.cache_resource
 def _open_ledger(path: str) -> Ledger:
-    return Ledger.open(path, wait=5)
+    ledger = Ledger.open(path, wait=5)
+    alerts.watch(ledger)  # evaluate the alert rules for each user a write touches
+    return ledger
 
 
 @st.cache_resource
