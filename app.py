@@ -11,19 +11,19 @@ ledger = shell.ledger()
 now = ledger.now()
 overview = ledger.overview()
 
-cells = st.columns(6)
-cells[0].metric("Accounts", f"{overview.accounts:,}")
-cells[1].metric("Credits outstanding", f"{overview.outstanding:,}")
-cells[2].metric("Held now", f"{overview.held:,}")
-cells[3].metric("Consumed today", f"{overview.consumed_today:,}")
-cells[4].metric("Consumed, last 7 days", f"{overview.consumed_7d:,}")
+top, bottom = st.columns(3), st.columns(3)
+top[0].metric("Accounts", f"{overview.accounts:,}")
+top[1].metric("Credits outstanding", f"{overview.outstanding:,}")
+top[2].metric("Held now", f"{overview.held:,}")
+bottom[0].metric("Consumed today", f"{overview.consumed_today:,}")
+bottom[1].metric("Consumed, last 7 days", f"{overview.consumed_7d:,}")
 open_alerts = alerts.open_alert_counts(ledger)
-cells[5].metric(
+bottom[2].metric(
     "Open alerts",
     f"{open_alerts.total:,}",
-    help=f"Low-credit alerts open now: {open_alerts.describe()}.",
+    help="Low-credit alerts open now; the Low-credit alerts page lists them.",
 )
-cells[5].caption(open_alerts.describe())
+bottom[2].caption(open_alerts.describe())
 
 left, right = st.columns(2)
 with left:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from credits_core.alerts import Evaluator
 from credits_core.ledger import InsufficientCredits, Ledger
 from credits_core.plans import Plans
 from credits_core.pricing import PriceBook
@@ -76,6 +77,7 @@ class DemoReport:
     captured: int
     released: int
     rejected: int
+    open_alerts: int
     seconds: float
 
 
@@ -244,6 +246,7 @@ def build(path: str | Path, spec: DemoSpec) -> DemoReport:
             ledger.expire_grants()
         booked = pd.concat(outcomes)
         _support_work(ledger, clock, spec, booked, people["user_id"].to_numpy())
+        alerts = Evaluator(ledger, plans=plans, book=book).evaluate()
     counts = booked["status"].value_counts()
     return DemoReport(
         accounts=len(people),
@@ -252,6 +255,7 @@ def build(path: str | Path, spec: DemoSpec) -> DemoReport:
         captured=int(counts.get("captured", 0)),
         released=int(counts.get("released", 0)),
         rejected=int(counts.get("rejected_insufficient", 0)),
+        open_alerts=alerts.open,
         seconds=round(time.perf_counter() - started, 1),
     )
 

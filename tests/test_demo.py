@@ -40,6 +40,7 @@ def test_demo_ledger_is_sound_and_has_every_kind_of_activity(demo):
     assert {"grant", "capture", "release", "grant_expired", "adjust", "refund", "reserve"} <= kinds
     assert report.accounts == 300
     assert 0.02 < report.released / report.events < 0.08  # about 5% failed generations
+    assert report.open_alerts > 0  # users near zero are in alert, as on a live platform
 
 
 def test_demo_has_plans_and_users_near_zero(demo):

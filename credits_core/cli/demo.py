@@ -39,7 +39,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(
         f"{path}: {report.accounts:,} accounts, {report.grants:,} grants, "
         f"{report.events:,} generations ({report.captured:,} captured, {report.released:,} "
-        f"failed and released, {report.rejected:,} rejected for lack of credits) "
-        f"in {report.seconds} s"
+        f"failed and released, {report.rejected:,} rejected for lack of credits), "
+        f"{report.open_alerts:,} low-credit alerts open, in {report.seconds} s"
     )
     return 0
