@@ -270,9 +270,9 @@ with scenario_tab:
             "never" if depleted is None else f"{depleted:%Y-%m-%d}",
             help="The first day a generation of the mix does not fit.",
         )
-        cells[1].metric("User pays", f"${money['paid by the user']:,.2f}")
-        cells[2].metric("Providers cost us", f"${money['provider cost']:,.2f}")
-        cells[3].metric("Margin", f"${money['margin']:,.2f}")
+        cells[1].metric("User pays", shell.usd(money["paid by the user"]))
+        cells[2].metric("Providers cost us", shell.usd(money["provider cost"]))
+        cells[3].metric("Margin", shell.usd(money["margin"]))
         st.altair_chart(
             balance_chart(result.daily, result.events, None if spread is None else spread.band),
             width="stretch",
@@ -395,7 +395,7 @@ with replay_tab:
             )
             cells[1].metric(
                 "Revenue after",
-                f"${done.revenue_after:,.2f}",
+                shell.usd(done.revenue_after),
                 delta=f"{done.revenue_after - done.revenue_before:+,.2f}",
             )
             cells[2].metric("Users paying more", f"{done.users_paying_more:,}")

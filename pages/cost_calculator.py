@@ -43,13 +43,13 @@ with right:
     a, b = st.columns(2)
     c, d = st.columns(2)
     a.metric("Credits", f"{quote.credits:,}")
-    b.metric("USD value", f"${quote.usd_value:.4f}")
+    b.metric("USD value", shell.usd(quote.usd_value, 4))
     cost = quote.provider_cost_usd
-    c.metric("Provider cost", "unknown" if cost is None else f"${cost:.4f}")
+    c.metric("Provider cost", "unknown" if cost is None else shell.usd(cost, 4))
     margin = quote.margin_usd
     d.metric(
         "Margin",
-        "unknown" if margin is None else f"${margin:.4f}",
+        "unknown" if margin is None else shell.usd(margin, 4),
         delta=None if quote.margin_pct is None else f"{quote.margin_pct}%",
     )
     if quote.cost_is_estimate:

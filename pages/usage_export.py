@@ -12,6 +12,8 @@ from credits_core.export.formats import EXTENSIONS, XLSX_MAX_ROWS
 from credits_core.export.sql_console import Snapshots
 from pages import shell
 
+FORMAT_LABELS = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON lines", "xlsx": "XLSX"}
+
 identity = shell.page("Usage export", Action.EXPORT)
 ledger = shell.ledger()
 book = shell.price_book()
@@ -63,7 +65,7 @@ for column, format_ in zip(st.columns(len(export.FORMATS)), export.FORMATS, stri
         column.warning(str(export.TooManyRowsForSheet(shown.total_rows, XLSX_MAX_ROWS)))
         continue
     column.download_button(
-        f"Download {format_.upper()}",
+        f"Download {FORMAT_LABELS[format_]}",
         data=lambda format_=format_: export.to_bytes(ledger, usage, format_),
         file_name=f"{stem}.{EXTENSIONS[format_]}",
         mime=export.MIME_TYPES[format_],

@@ -122,3 +122,8 @@ def table(frame: pd.DataFrame, flag: str | None = None) -> None:
         tint = "background-color: #fde2e1"
         frame = frame.style.apply(lambda row: [tint if row[flag] else ""] * len(row), axis=1)
     st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def usd(amount: float, places: int = 2) -> str:
+    """Dollars with the sign in front: $1,234.50, -$0.36 (`places` decimals)."""
+    return f"-${-amount:,.{places}f}" if amount < 0 else f"${amount:,.{places}f}"

@@ -33,7 +33,7 @@ def test_the_analyst_sees_the_preview_and_its_row_count(open_page, demo_db):
     assert list(table.columns) == list(shown.rows.columns)
     assert table["transaction_id"].tolist() == shown.rows["transaction_id"].tolist()
     labels = [button.label for button in app.get("download_button")]
-    assert labels == ["Download CSV", "Download PARQUET", "Download JSONL", "Download XLSX"]
+    assert labels == ["Download CSV", "Download Parquet", "Download JSON lines", "Download XLSX"]
 
 
 def test_filters_and_group_by_change_the_preview(open_page, demo_db):

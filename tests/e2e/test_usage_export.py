@@ -42,7 +42,7 @@ def test_parquet_download_reads_back_as_the_previewed_export(page, start_server,
     rows = page.locator("[data-testid='stMetric']", has_text="Rows in the export")
     expect(rows).to_contain_text(f"{shown.total_rows:,}")
     with page.expect_download() as download:
-        page.get_by_role("button", name="Download PARQUET").click()
+        page.get_by_role("button", name="Download Parquet").click()
     path = download.value.path()
     assert download.value.suggested_filename.endswith(".parquet")
     with duckdb.connect() as con:
