@@ -10,11 +10,9 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import pytest
 from credits_core.alerts import AlertRules, Evaluator, deliver
 from credits_core.ledger import Ledger
 from tests.alerts.conftest import query, rule_set
+from tests.processes import kill_after_start
 
 REPO = Path(__file__).resolve().parents[2]
 USERS = [f"u_{i:05d}" for i in range(4_000)]
@@ -112,18 +111,7 @@ def test_sigkill_between_evaluation_and_delivery_neither_loses_nor_repeats(
     path, target = tmp_path / "killed.duckdb", tmp_path / "messages.jsonl"
     shutil.copy(reference["pristine"], path)
     child = start_child(path, reference["rules"], target)
-    try:
-        line = child.stdout.readline()
-        assert line.strip() == "starting", (line, child.stderr.read())
-        time.sleep(reference["elapsed"] * fraction * random.uniform(0.8, 1.2))
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        child.stdout.close()
-        child.stderr.close()
+    kill_after_start(child, reference["elapsed"] * fraction * random.uniform(0.8, 1.2))
     finish_and_check(path, reference["rules"], target)
 
 

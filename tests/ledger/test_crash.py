@@ -14,11 +14,9 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import pandas as pd
 import pytest
 
 from credits_core import Ledger
+from tests.processes import kill_after_start
 
 REPO = Path(__file__).resolve().parents[2]
 BUILT_AT = datetime(2025, 3, 1, tzinfo=UTC)
@@ -136,19 +135,7 @@ def test_sigkill_during_apply_usage_leaves_all_or_nothing(reference, tmp_path, f
     path = tmp_path / "killed.duckdb"
     shutil.copy(reference["pristine"], path)
     child = start_child(path, seed=11)
-    try:
-        line = child.stdout.readline()
-        assert line.strip() == "starting", (line, child.stderr.read())
-        delay = reference["elapsed"] * fraction * random.uniform(0.8, 1.2)
-        time.sleep(delay)
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        child.stdout.close()
-        child.stderr.close()
+    kill_after_start(child, reference["elapsed"] * fraction * random.uniform(0.8, 1.2))
 
     got = state(path)
     assert got["problems"] == []
