@@ -55,13 +55,15 @@ Concurrency (store.py, journal.py)
 
 DuckDB gives snapshot isolation, and appends never conflict, so check-then-insert
 would double-spend. Every write therefore updates its account's balance row with a
-guarded UPDATE (``WHERE user_id = ? AND entries = <as read> AND total - held >= ?``)
+guarded UPDATE (``WHERE account_no = ? AND entries = <as read> AND total - held >= ?``)
 in the same transaction as its entries: two writers of one account conflict, DuckDB
 raises ``TransactionException`` and the loser rolls back and runs again (bounded,
 with jitter). One connection per ``Ledger``, one cursor per call, so one ``Ledger``
-may be shared by many threads. Another process opening the file gets ``LedgerBusy``
-naming the holder (or waits, bounded, if asked); transactions are all-or-nothing,
-so nothing is ever half-written.
+may be shared by many threads. A reserve or confirm starts from the state the
+ledger's last write left the account in (hot.py) instead of reading it back; the
+same guard checks that state, so anything written since sends the write round again.
+Another process opening the file gets ``LedgerBusy`` naming the holder (or waits,
+bounded, if asked); transactions are all-or-nothing, so nothing is ever half-written.
 
 Ids are made from the account and the entry number (``hold-7-42``, ``grant-7-1``,
 ``adj-``, ``refund-``, ``use-``), so the same calls build the same ledger.

@@ -122,17 +122,18 @@ def apply_usage(
         _refuse_made_ids(usage, status)
 
     live = _live_grants(cur, users, accounts.attrs["position"], now)
-    available = np.zeros(len(accounts), dtype=np.int64)
-    np.add.at(available, live["position"].to_numpy(), live["remaining"].to_numpy())
+    owner, remaining = live["position"].to_numpy(), live["remaining"].to_numpy()
+    available = _group_sums(owner, remaining, len(accounts))
 
     order = _event_order(usage, account_of, status)
     group = account_of[order]
     fits = _greedy_fit(group, usage.credits[order], usage.success[order], available)
-    status[order[fits]] = np.where(usage.success[order[fits]], CAPTURED, RELEASED)
+    booked = order[fits]
+    succeeded = usage.success[booked]
+    status[booked] = np.where(succeeded, CAPTURED, RELEASED)
     status[order[~fits]] = REJECTED
 
-    booked = order[fits]
-    spent = np.where(usage.success[booked], usage.credits[booked], 0)
+    spent = np.where(succeeded, usage.credits[booked], 0)
     ids = _book(cur, usage, (users, codes), accounts, account_of, booked, spent, now, reason, actor)
     _burn(cur, live, accounts, account_of[booked], spent)
     return _outcome(usage, status, booked, spent, ids)
@@ -154,8 +155,9 @@ def _event_order(usage: Usage, account_of: np.ndarray, status: np.ndarray) -> np
     """Rows still to decide, by account, then ts, then row."""
     rows = np.flatnonzero(status == UNDECIDED)
     ts = pc.cast(usage.ts, pa.int64()).to_numpy()[rows]
-    if np.all(ts[1:] >= ts[:-1]):  # already in time order: a stable sort by account keeps it
-        return rows[np.argsort(account_of[rows], kind="stable")]
+    if np.all(ts[1:] >= ts[:-1]):  # already in time order: sort by (account, row)
+        shift = len(usage).bit_length()  # both in one int64 key: a plain sort, not a stable one
+        return np.sort((account_of[rows] << shift) | rows) & ((1 << shift) - 1)
     return rows[np.lexsort((rows, ts, account_of[rows]))]
 
 
@@ -183,6 +185,15 @@ def _greedy_fit(
         left[bad_groups] = before[bad[first]]
         undecided = undecided[position > cut]
     return fits
+
+
+def _group_sums(group: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Exact integer sums of `values` per group (rows of a group are adjacent), by group."""
+    sums = np.zeros(size, dtype=np.int64)
+    if len(values):
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        sums[group[starts]] = np.add.reduceat(values, starts)
+    return sums
 
 
 def _exclusive_group_cumsum(group: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -262,7 +273,8 @@ def _book(
         WHERE accounts.account_no = s.account_no AND accounts.entries = s.first_seq - 1
         """
     ).fetchone()
-    if moved != len(np.unique(position)):
+    distinct_accounts = np.count_nonzero(np.diff(position)) + 1 if len(position) else 0
+    if moved != distinct_accounts:  # position is sorted
         raise StaleRead("apply_usage")
     return ids
 
@@ -275,8 +287,7 @@ def _burn(
     spent: np.ndarray,
 ) -> None:
     """Take each user's spent credits from their live grants in burn order."""
-    used = np.zeros(len(accounts), dtype=np.int64)
-    np.add.at(used, position, spent)
+    used = _group_sums(position, spent, len(accounts))
     owner = live["position"].to_numpy()
     remaining = live["remaining"].to_numpy()
     before = _exclusive_group_cumsum(owner, remaining)

@@ -10,6 +10,7 @@ once, with a `grant_expired` entry that says so.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -42,6 +43,9 @@ class Source:
 
     def burn_key(self) -> tuple:
         return (self.priority, self.expires_at or NEVER, self.created_at, self.grant_seq)
+
+    def live(self, now: datetime) -> bool:
+        return self.expires_at is None or self.expires_at > now
 
 
 def open_with_sources(
@@ -86,6 +90,16 @@ def draw(sources: list[Source], amount: int) -> list[tuple[str, int]]:
         taken.append((source.grant_id, take))
         amount -= take
     return taken
+
+
+def after_draw(sources: list[Source], drawn: list[tuple[str, int]]) -> tuple[Source, ...]:
+    """The sources with what a draw took out of them (emptied ones dropped)."""
+    taken = dict(drawn)
+    left = (
+        dataclasses.replace(source, remaining=source.remaining - taken.get(source.grant_id, 0))
+        for source in sources
+    )
+    return tuple(source for source in left if source.remaining > 0)
 
 
 def take(cur: duckdb.DuckDBPyConnection, drawn: list[tuple[str, int]]) -> None:

@@ -34,6 +34,7 @@ from credits_core.ledger.errors import (
     TransactionClosed,
     UnknownTransaction,
 )
+from credits_core.ledger.hot import Hot
 from credits_core.ledger.journal import Book, number_entries, post_frame
 from credits_core.ledger.values import Reservation, Sweep
 
@@ -60,9 +61,17 @@ def reserve(
     options: str | None,
     price_book_version: str | None,
     provider_cost_usd: float | None,
-) -> Reservation:
-    book, sources = grants.open_with_sources(cur, user_id, now)
+    hot: Hot | None = None,
+) -> tuple[Reservation, Hot]:
+    """Place the hold; return it and the account's state after it (see hot.py).
+
+    `hot` is the account as this ledger last left it; without it, or when it would
+    refuse the hold, the account is read from the database."""
+    book, sources, pending = _account(cur, user_id, now, hot)
     available = sum(source.remaining for source in sources)
+    if credits > available and hot is not None:
+        book, sources, pending = _account(cur, user_id, now, None)
+        available = sum(source.remaining for source in sources)
     if credits > available:
         raise InsufficientCredits(credits, available)
     drawn = grants.draw(sources, credits)
@@ -94,7 +103,21 @@ def reserve(
     book.save(cur, spend=credits)
     grants.take(cur, drawn)
     _insert(cur, hold, actor)
-    return hold
+    pending[hold.transaction_id] = hold
+    return hold, Hot.after(book, grants.after_draw(sources, drawn), pending)
+
+
+def _account(
+    cur: duckdb.DuckDBPyConnection, user_id: str, now: datetime, hot: Hot | None
+) -> tuple[Book, list[grants.Source], dict[str, Reservation]]:
+    """The balance row, the spendable grants and the known pending holds of an account:
+    as `hot` keeps them, or read from the database."""
+    if hot is not None and hot.sources is not None:
+        live = [source for source in hot.sources if source.live(now)]
+        return hot.book(), live, dict(hot.pending)
+    book, sources = grants.open_with_sources(cur, user_id, now)
+    same = hot is not None and hot.entries == book.entries
+    return book, sources, dict(hot.pending) if same else {}
 
 
 def _insert(cur: duckdb.DuckDBPyConnection, hold: Reservation, actor: str | None) -> None:
@@ -183,12 +206,24 @@ def confirm(
     success: bool,
     credits: int | None,
     actor: str | None,
-) -> Reservation:
-    hold, book = require(cur, transaction_id)
+    hot: Hot | None = None,
+) -> tuple[Reservation, Hot | None]:
+    """Resolve the hold; return it and the account's state after it (see hot.py), or
+    None when this confirmation wrote nothing.
+
+    `hot` is the account as this ledger last left it: a live hold it keeps is confirmed
+    from it; any other is read from the database."""
+    kept = None if hot is None else hot.pending.get(transaction_id)
+    if kept is not None and now < kept.expires_at:
+        hold, book = kept, hot.book()
+    else:
+        hold, book = require(cur, transaction_id)
+        if hot is not None and (hot.account_no, hot.entries) != (book.account_no, book.entries):
+            hot = None  # the account was written since: what it kept is unknown
     outcome = "captured" if success else "released"
     if hold.status != "pending":
         if hold.status == outcome and (credits is None or credits == hold.captured):
-            return hold  # the same confirmation again: nothing to do
+            return hold, None  # the same confirmation again: nothing to do
         raise closed(hold, f"confirming it as {outcome}" + (f" ({credits})" if credits else ""))
     if now >= hold.expires_at:
         raise HoldExpired(transaction_id, hold.expires_at)
@@ -225,13 +260,18 @@ def confirm(
     cur.execute(
         """
         UPDATE holds SET status = ?, captured = ?, released = ?, resolved_at = ?
-        WHERE transaction_id = ? AND status = 'pending'
+        WHERE transaction_id = ? AND (status = 'pending') IS TRUE  -- IS TRUE: by the index
         """,
         [outcome, captured, returned, now, transaction_id],
     )
-    return dataclasses.replace(
+    pending = {} if hot is None else dict(hot.pending)
+    pending.pop(transaction_id, None)
+    # credits given back change the grants: they are read again before the next hold
+    sources = hot.sources if hot is not None and not returned else None
+    resolved = dataclasses.replace(
         hold, status=outcome, captured=captured, released=returned, resolved_at=now
     )
+    return resolved, Hot.after(book, sources, pending)
 
 
 def tail(drawn: tuple[tuple[str, int], ...], amount: int) -> list[tuple[str, int]]:
@@ -265,7 +305,7 @@ def extend(
     )
     book.save(cur)
     cur.execute(
-        "UPDATE holds SET expires_at = ? WHERE transaction_id = ? AND status = 'pending'",
+        "UPDATE holds SET expires_at = ? WHERE transaction_id = ? AND (status = 'pending') IS TRUE",
         [expires_at, transaction_id],
     )
     return dataclasses.replace(hold, expires_at=expires_at)

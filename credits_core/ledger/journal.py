@@ -94,12 +94,14 @@ class Book:
         """Write the entries and move the balance row, guarded by what this write read.
 
         `spend` is how many available credits the write uses: the UPDATE also requires
-        them to be there, so that a stale read can never overdraw the account.
+        them to be there, so that a stale read can never overdraw the account. The guard
+        is wrapped in IS TRUE: a plain condition beside `account_no = ?` makes DuckDB
+        scan every account instead of looking the row up in the index.
         """
         (updated,) = cur.execute(
             """
             UPDATE accounts SET total = ?, held = ?, entries = ?
-            WHERE account_no = ? AND entries = ? AND total - held >= ?
+            WHERE account_no = ? AND (entries = ? AND total - held >= ?) IS TRUE
             """,
             [self.balance_total, self.balance_held, self.seq, self.account_no, self.entries, spend],
         ).fetchone()

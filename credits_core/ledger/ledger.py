@@ -31,6 +31,7 @@ from credits_core.ledger import (
     reports,
 )
 from credits_core.ledger.errors import AccountExists, InsufficientCredits, InvalidArgument
+from credits_core.ledger.hot import Hot, HotAccounts, account_of_hold
 from credits_core.ledger.journal import open_book
 from credits_core.ledger.store import Store, default_path
 from credits_core.ledger.values import (
@@ -48,6 +49,8 @@ Clock = Callable[[], datetime]
 BalanceListener = Callable[[frozenset[str] | None], None]
 # Writes that never change a balance, so listeners are not told about them.
 BALANCE_NEUTRAL = frozenset({"create_account", "create_accounts", "extend"})
+# Writes that keep the state they leave an account in (hot.py).
+HOT_OPERATIONS = frozenset({"reserve", "confirm"})
 logger = logging.getLogger(__name__)
 DEFAULT_TTL = timedelta(minutes=15)
 SYSTEM = "system"
@@ -77,6 +80,7 @@ class Ledger:
         self._store = store
         self._clock = clock
         self._account_numbers: dict[str, int] = {}
+        self._hot = HotAccounts()
         self._listeners: list[BalanceListener] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -296,6 +300,7 @@ class Ledger:
         balance (one `grant_expired` entry each). Running it again books nothing."""
         at = self.now() if now is None else checks.moment(now, "now")
         sweep = self._store.write("expire_grants", lambda cur: grants.expire(cur, at))
+        self._hot.clear()
         if sweep.count:
             self._notify(None)
         return sweep
@@ -347,7 +352,9 @@ class Ledger:
             **priced,
         }
 
-        def work(cur: duckdb.DuckDBPyConnection, now: datetime) -> Reservation:
+        def work(
+            cur: duckdb.DuckDBPyConnection, now: datetime, hot: Hot | None
+        ) -> tuple[Reservation, Hot]:
             return holds.reserve(
                 cur,
                 now,
@@ -361,9 +368,11 @@ class Ledger:
                 options=priced["options_json"],
                 price_book_version=priced["price_book_version"],
                 provider_cost_usd=priced["provider_cost_usd"],
+                hot=hot,
             )
 
-        return self._write("reserve", idempotency_key, request, work, Reservation)
+        account_no = self._account_numbers.get(user_id)
+        return self._write_hot("reserve", idempotency_key, request, account_no, work)
 
     def confirm(
         self,
@@ -395,14 +404,14 @@ class Ledger:
             "credits": credits,
             "actor": actor,
         }
-        return self._write(
+        return self._write_hot(
             "confirm",
             idempotency_key,
             request,
-            lambda cur, now: holds.confirm(
-                cur, now, transaction_id, success=success, credits=credits, actor=actor
+            account_of_hold(transaction_id),
+            lambda cur, now, hot: holds.confirm(
+                cur, now, transaction_id, success=success, credits=credits, actor=actor, hot=hot
             ),
-            Reservation,
         )
 
     def extend(
@@ -437,6 +446,7 @@ class Ledger:
         go back to its grants (or expire with them). Running it again books nothing."""
         at = self.now() if now is None else checks.moment(now, "now")
         sweep = self._store.write("expire_holds", lambda cur: holds.expire(cur, at))
+        self._hot.clear()
         if sweep.count:
             self._notify(None)
         return sweep
@@ -628,6 +638,31 @@ class Ledger:
             self._account_numbers[user_id] = number
         return number
 
+    def _write_hot(
+        self,
+        operation: str,
+        key: str | None,
+        request: dict[str, Any],
+        account_no: int | None,
+        work: Callable[[duckdb.DuckDBPyConnection, datetime, Hot | None], tuple[T, Hot | None]],
+    ) -> T:
+        """`_write` for a reserve or confirm: `work` starts from the account's kept state
+        (hot.py), if any, and returns its result and the state after it, which is kept
+        once the transaction has committed."""
+        after: list[Hot] = []
+
+        def attempt(cur: duckdb.DuckDBPyConnection, now: datetime) -> T:
+            after.clear()
+            result, state = work(cur, now, self._hot.take(account_no))
+            after.extend([state] if state is not None else [])
+            return result
+
+        result = self._write(operation, key, request, attempt, Reservation)
+        for state in after:
+            self._account_numbers[state.user_id] = state.account_no
+            self._hot.put(state)
+        return result
+
     def _write(
         self,
         operation: str,
@@ -636,7 +671,9 @@ class Ledger:
         work: Callable[[duckdb.DuckDBPyConnection, datetime], T],
         result_type: type,
     ) -> T:
-        """Run `work` in a retried write transaction, behind the idempotency key if any."""
+        """Run `work` in a retried write transaction, behind the idempotency key if any.
+        A write other than a reserve or confirm drops the kept account states (hot.py):
+        they would only cost a retry."""
         key = checks.idempotency_key(key)
         at = self.now()
         fingerprint = idempotency.fingerprint(operation, request) if key else ""
@@ -652,6 +689,8 @@ class Ledger:
             return result
 
         result = self._store.write(operation, attempt)
+        if operation not in HOT_OPERATIONS:
+            self._hot.clear()
         if self._listeners and operation not in BALANCE_NEUTRAL:
             self._notify(_touched(request, result))
         return result
