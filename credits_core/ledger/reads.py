@@ -126,21 +126,24 @@ def _entries(cur: duckdb.DuckDBPyConnection, number: int) -> list[tuple]:
 
 
 def _frame(rows: list[tuple]) -> pd.DataFrame:
+    """The entries as a frame with HISTORY_COLUMNS, built column by column (cheaper
+    than from records); text columns go in as the fetched tuples."""
     names = [name for name in HISTORY_COLUMNS if name != "available_after"]
     columns = dict(zip(names, zip(*rows, strict=True), strict=True)) if rows else {}
+    fetched = {name: columns.get(name, ()) for name in names}
     data: dict[str, object] = {}
-    for name in names:
-        values = columns.get(name, ())
-        if name in INTEGER_COLUMNS:
-            data[name] = np.array(values, dtype=np.int64)
+    for name in HISTORY_COLUMNS:
+        if name == "available_after":
+            data[name] = data["balance_after"] - data["held_after"]
+        elif name in INTEGER_COLUMNS:
+            data[name] = np.array(fetched[name], dtype=np.int64)
         elif name == "ts":
-            data[name] = pd.DatetimeIndex(values, dtype="datetime64[us, UTC]")
+            data[name] = pd.DatetimeIndex(fetched[name], dtype="datetime64[us, UTC]")
         elif name == "metadata":
-            data[name] = np.array([_json(text) for text in values] or [], dtype=object)
+            data[name] = np.array([_json(text) for text in fetched[name]], dtype=object)
         else:
-            data[name] = np.array(values, dtype=object)
-    data["available_after"] = data["balance_after"] - data["held_after"]
-    return pd.DataFrame(data, columns=list(HISTORY_COLUMNS), copy=False)
+            data[name] = fetched[name]
+    return pd.DataFrame(data, copy=False)
 
 
 def _json(text: str | None) -> object:
