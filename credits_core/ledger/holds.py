@@ -21,6 +21,7 @@ fails depending on when the sweeper ran.
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import datetime, timedelta
 
 import duckdb
@@ -45,6 +46,7 @@ HOLD_COLUMNS = (
     "drawn"
 )
 DRAWN = "STRUCT(grant_id VARCHAR, credits BIGINT)[]"
+HOLD_ID = re.compile(r"^hold-(?P<account_no>\d+)-\d+$")  # as reserve() makes them
 
 
 def reserve(
@@ -138,21 +140,34 @@ def load(cur: duckdb.DuckDBPyConnection, transaction_id: str) -> Reservation | N
 def load_with_book(
     cur: duckdb.DuckDBPyConnection, transaction_id: str
 ) -> tuple[Reservation, Book] | None:
-    """The hold and its user's balance row, read in one statement."""
+    """The hold and its user's balance row, read in one statement.
+
+    Both rows are found through their indexes: the account by the number the hold's
+    id was made from (a join on user_id would scan every account)."""
+    account_no = account_of_hold(transaction_id)
+    if account_no is None:
+        return None
     columns = ", ".join(f"h.{name.strip()}" for name in HOLD_COLUMNS.split(","))
     row = cur.execute(
         f"""
-        SELECT {columns}, a.account_no, a.total, a.held, a.entries
-        FROM holds AS h JOIN accounts AS a USING (user_id)
-        WHERE h.transaction_id = ?
+        SELECT {columns}, a.total, a.held, a.entries
+        FROM holds AS h, accounts AS a
+        WHERE h.transaction_id = ? AND a.account_no = ?
         """,
-        [transaction_id],
+        [transaction_id, account_no],
     ).fetchone()
     if row is None:
         return None
-    *fields, drawn, account_no, total, held, entries = row
+    *fields, drawn, total, held, entries = row
     hold = Reservation(*fields, drawn=tuple((d["grant_id"], d["credits"]) for d in drawn))
     return hold, Book(hold.user_id, account_no, total, held, entries)
+
+
+def account_of_hold(transaction_id: str) -> int | None:
+    """The account number a hold's id was made from (`hold-<account>-<entry>`), or None
+    for an id no hold can have."""
+    found = HOLD_ID.match(transaction_id)
+    return None if found is None else int(found["account_no"])
 
 
 def pending(

@@ -17,7 +17,6 @@ stale state can cost a retry but never refuses or allows anything.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ from credits_core.ledger.journal import Book
 from credits_core.ledger.values import Reservation
 
 CAPACITY = 10_000  # accounts kept, least recently written dropped first
-HOLD_ID = re.compile(r"^hold-(?P<account_no>\d+)-\d+$")
 
 
 @dataclass(frozen=True)
@@ -66,12 +64,6 @@ class Hot:
 
     def book(self) -> Book:
         return Book(self.user_id, self.account_no, self.total, self.held, self.entries)
-
-
-def account_of_hold(transaction_id: str) -> int | None:
-    """The account number a hold id carries (ids are made from it), or None."""
-    found = HOLD_ID.match(transaction_id)
-    return None if found is None else int(found["account_no"])
 
 
 class HotAccounts:

@@ -31,7 +31,7 @@ from credits_core.ledger import (
     reports,
 )
 from credits_core.ledger.errors import AccountExists, InsufficientCredits, InvalidArgument
-from credits_core.ledger.hot import Hot, HotAccounts, account_of_hold
+from credits_core.ledger.hot import Hot, HotAccounts
 from credits_core.ledger.journal import open_book
 from credits_core.ledger.store import Store, default_path
 from credits_core.ledger.values import (
@@ -408,7 +408,7 @@ class Ledger:
             "confirm",
             idempotency_key,
             request,
-            account_of_hold(transaction_id),
+            holds.account_of_hold(transaction_id),
             lambda cur, now, hot: holds.confirm(
                 cur, now, transaction_id, success=success, credits=credits, actor=actor, hot=hot
             ),
