@@ -9,6 +9,7 @@ same transaction.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,6 +81,7 @@ class Ledger:
         self._store = store
         self._clock = clock
         self._account_numbers: dict[str, int] = {}
+        self._entries: defaultdict[int, int] = defaultdict(int)  # per account, as last seen
         self._hot = HotAccounts()
         self._listeners: list[BalanceListener] = []
 
@@ -528,9 +530,13 @@ class Ledger:
         window = self._window(since, until, kinds)
         count, skip = checks.limit(limit), checks.offset(offset)
         number = self._account_no(user_id)
-        return self._store.query(
-            lambda cur: reads.history(cur, number, window, limit=count, offset=skip)
+        frame = self._store.query(
+            lambda cur: reads.history(
+                cur, number, window, limit=count, offset=skip, entries=self._entries[number]
+            )
         )
+        self._saw_entries(number, frame["seq"].max() if skip == 0 and len(frame) else 0)
+        return frame
 
     def count_history(
         self,
@@ -543,7 +549,9 @@ class Ledger:
         """How many entries history() would return with these filters and no limit."""
         window = self._window(since, until, kinds)
         number = self._account_no(user_id)
-        return self._store.query(lambda cur: reads.count_history(cur, number, window))
+        count = self._store.query(lambda cur: reads.count_history(cur, number, window))
+        self._saw_entries(number, count if window.everything else 0)
+        return count
 
     def holds_life(self, user_id: str) -> pd.DataFrame:
         """Each generation of the user on one row, newest first (see reports.holds_life)."""
@@ -630,13 +638,19 @@ class Ledger:
         )
 
     def _account_no(self, user_id: str) -> int:
-        """The account's number; accounts are never renumbered, so it is cached."""
+        """The account's number; accounts are never renumbered, so it is cached, with
+        its number of entries as first seen (a hint for history, see reads.history)."""
         user_id = checks.user_id(user_id)
         number = self._account_numbers.get(user_id)
         if number is None:
-            number = self._store.query(lambda cur: reads.account_no(cur, user_id))
+            number, entries = self._store.query(lambda cur: reads.account_size(cur, user_id))
             self._account_numbers[user_id] = number
+            self._saw_entries(number, entries)
         return number
+
+    def _saw_entries(self, number: int, entries: int) -> None:
+        """An account has at least `entries` entries: entries are never removed."""
+        self._entries[number] = max(self._entries[number], int(entries))
 
     def _write_hot(
         self,
@@ -660,6 +674,7 @@ class Ledger:
         result = self._write(operation, key, request, attempt, Reservation)
         for state in after:
             self._account_numbers[state.user_id] = state.account_no
+            self._saw_entries(state.account_no, state.entries)
             self._hot.put(state)
         return result
 

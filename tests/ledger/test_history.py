@@ -165,3 +165,25 @@ def test_find_accounts_matches_ids_and_emails_in_any_case(ledger):
     assert ledger.find_accounts("EXAMPLE")["user_id"].tolist() == ["u_1"]
     assert ledger.find_accounts("nobody").empty
     assert ledger.find_accounts("u", limit=1)["user_id"].tolist() == ["u_1"]
+
+
+def test_a_long_history_pages_the_same_as_reading_it_all(ledger, clock):
+    funded(ledger, credits=100_000)
+    usage = pd.DataFrame(
+        {
+            "user_id": "u_1",
+            "credits": 1,
+            "ts": pd.date_range(START, periods=1_500, freq="s", tz="UTC"),
+            "success": [n % 7 != 0 for n in range(1_500)],
+        }
+    )
+    ledger.apply_usage(usage)
+    clock.advance(hours=1)
+    ledger.reserve("u_1", 5)
+    everything = ledger.history("u_1", limit=None)
+    assert ledger.count_history("u_1") == len(everything) == 1_502
+    for offset in (0, 1, 700, 1_450):
+        page = ledger.history("u_1", limit=100, offset=offset)
+        expected = everything.iloc[offset : offset + 100].reset_index(drop=True)
+        pd.testing.assert_frame_equal(page, expected)
+    assert list(ledger.history("u_1", limit=3)["kind"]) == ["reserve", "capture", "release"]
