@@ -28,7 +28,7 @@ from credits_core.ledger import Ledger
 # format -> DuckDB COPY options (None: written by xlsxwriter)
 COPY_OPTIONS = {
     "csv": "(FORMAT csv, HEADER true)",
-    "parquet": "(FORMAT parquet, COMPRESSION zstd)",
+    "parquet": "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)",
     "jsonl": "(FORMAT json)",
     "xlsx": None,
 }
@@ -104,7 +104,7 @@ def to_bytes(ledger: Ledger, export: Export, format_: str) -> bytes:
 
 
 def _copy(cur: duckdb.DuckDBPyConnection, export: Export, path: Path, options: str) -> int:
-    sql, params = export.sql()
+    sql, params = export.file_sql()
     (rows,) = cur.execute(
         f"COPY ({sql}) TO $path {options}", {**params, "path": str(path)}
     ).fetchone()
@@ -114,7 +114,7 @@ def _copy(cur: duckdb.DuckDBPyConnection, export: Export, path: Path, options: s
 def _copy_partitioned(
     cur: duckdb.DuckDBPyConnection, export: Export, folder: Path, overwrite: bool
 ) -> int:
-    sql, params = export.sql()
+    sql, params = export.file_sql()
     keys = export.query.key_columns
     if "month" in keys:
         select = f"SELECT * FROM ({sql})"
@@ -122,7 +122,7 @@ def _copy_partitioned(
         select = f"SELECT *, date_trunc('month', day)::DATE AS month FROM ({sql})"
     else:
         select = f"SELECT *, {MONTH_SQL} FROM ({sql})"
-    options = "FORMAT parquet, COMPRESSION zstd, PARTITION_BY (month)"
+    options = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, PARTITION_BY (month)"
     if overwrite:
         options += ", OVERWRITE true"
     (rows,) = cur.execute(

@@ -1,10 +1,12 @@
 """Filters and group-by of a usage export, turned into one parameterised SQL relation.
 
 `UsageQuery` is the analyst's request (checked on creation). `relation_sql` gives the
-SELECT over the ledger's tables: filters are bound parameters (lists as
-`IN (SELECT unnest($list))`), identifiers come only from the fixed tables below.
-`Export.prepare` registers the price book lookups on a cursor, so that the relation can
-be previewed, counted or copied to a file by DuckDB in one read snapshot.
+SELECT over the ledger's tables with the data dictionary's types, `coded_sql` the same
+rows with the text columns as ENUM codes (what `COPY ... TO` writes, see below): filters
+are bound parameters (lists as `IN (SELECT unnest($list))`), identifiers come only from
+the fixed tables below. `Export.prepare` makes the temporary types and lookups on a
+cursor, so that the relation can be previewed, counted or copied to a file by DuckDB in
+one read snapshot.
 
 Usage events are journal entries. A generation counts once, by its outcome: a capture,
 a release that captured nothing, or an expiry (a reserve entry is not counted; the
@@ -63,10 +65,13 @@ GROUPINGS = {
     "week": "week",
     "month": "month",
 }
+# The UTC wall clock of `ts` is make_timestamp(epoch_us(ts)): the same TIMESTAMP as
+# `ts AT TIME ZONE 'UTC'`, by arithmetic instead of a time zone lookup (10x faster).
+UTC_SQL = "make_timestamp(epoch_us(ts))"
 KEY_SQL = {
-    "month": "date_trunc('month', ts AT TIME ZONE 'UTC')::DATE AS month",
-    "week": "date_trunc('week', ts AT TIME ZONE 'UTC')::DATE AS week",
-    "day": "(ts AT TIME ZONE 'UTC')::DATE AS day",
+    "month": f"date_trunc('month', {UTC_SQL})::DATE AS month",
+    "week": f"date_trunc('week', {UTC_SQL})::DATE AS week",
+    "day": f"{UTC_SQL}::DATE AS day",
     "user_id": "user_id",
     "plan": "plan",
     "provider": "provider",
@@ -153,15 +158,98 @@ def _grouping(names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------- SQL
+#
+# Where the time goes in a big export is mostly the Parquet writer, and in it the text
+# columns: for a VARCHAR column it hashes every row's string into a dictionary (or gives
+# up and writes it plainly). So the *coded* relation gives the text columns as ENUMs of
+# temporary types that `Export.prepare` makes on the cursor from the snapshot's own values
+# (kinds, plans, models, providers, modalities, and users: one code per account, taken
+# from the account the entry belongs to, which is the entry's own user in a sound ledger).
+# An ENUM is written as the same dictionary-encoded string column straight from its codes
+# and reads back as VARCHAR; joins and GROUP BY hash small integers instead of text. The
+# public relation (`relation_sql`: preview, XLSX, the SQL console, DESCRIBE) casts them
+# back to VARCHAR, the documented types. And nothing is parsed per row: `prepare` reads
+# each distinct metadata value of the journal once (`export_metadata`), and the accounts
+# are joined by an inner join that DuckDB runs as a direct lookup by account number.
+
+KINDS_SQL = "'capture', 'release', 'expiry', 'grant', 'refund', 'adjustment'"
+TEXT_COLUMNS = ("kind", "user_id", "plan", "model", "provider", "modality")  # ENUM when coded
+
+RECORDED_SQL = """
+CREATE OR REPLACE TEMP TABLE export_recorded AS  -- each distinct metadata, read once
+SELECT model, metadata, captured, metadata ->> 'reserved' AS reserved,
+       (metadata -> 'options')::VARCHAR AS options
+FROM (SELECT model, metadata, bool_or(kind = 'capture') AS captured
+      FROM journal WHERE kind IN ('capture', 'release') AND metadata IS NOT NULL
+      GROUP BY model, metadata)
+"""
+OPTIONS_RECORDED_SQL = """
+SELECT DISTINCT model, options FROM export_recorded WHERE captured AND options IS NOT NULL
+UNION
+SELECT DISTINCT coalesce(model, metadata ->> 'model'), options::VARCHAR
+FROM holds
+WHERE options IS NOT NULL AND provider_cost_usd IS NULL
+"""
+# Every account, and for journal entries whose account is missing (none in a sound
+# ledger) one row each without a plan, so that the events can be joined to accounts by
+# an inner join and keep every entry: DuckDB then looks the dense account numbers up
+# directly (a perfect hash join) instead of probing a hash table per entry.
+ACCOUNTS_SQL = (
+    "CREATE OR REPLACE TEMP TABLE export_account_rows AS "
+    "SELECT account_no, user_id, plan FROM accounts"
+)
+MISSING_ACCOUNTS_SQL = (
+    "SELECT (SELECT count(*) FROM journal) "
+    "- (SELECT count(*) FROM journal JOIN accounts USING (account_no))"
+)
+MISSING_ACCOUNT_ROWS_SQL = (
+    "INSERT INTO export_account_rows "
+    "SELECT account_no, min(user_id), NULL FROM journal "
+    "WHERE account_no NOT IN (SELECT account_no FROM accounts) GROUP BY account_no"
+)
+TYPES_SQL = (  # after export_book_models, export_sku_frame, export_account_rows exist
+    f"CREATE OR REPLACE TEMP TYPE export_kind AS ENUM ({KINDS_SQL})",
+    "CREATE OR REPLACE TEMP TYPE export_user AS ENUM ("
+    "SELECT DISTINCT user_id FROM export_account_rows ORDER BY ALL)",
+    "CREATE OR REPLACE TEMP TYPE export_plan AS ENUM ("
+    "SELECT DISTINCT plan FROM (SELECT plan FROM export_account_rows UNION ALL "
+    "SELECT plan FROM export_sku_frame WHERE plan <> '') WHERE plan IS NOT NULL ORDER BY ALL)",
+    "CREATE OR REPLACE TEMP TYPE export_model AS ENUM ("
+    "SELECT DISTINCT model FROM (SELECT model FROM export_book_models "
+    "UNION ALL SELECT DISTINCT model FROM journal UNION ALL SELECT model FROM holds "
+    "UNION ALL SELECT metadata ->> 'model' FROM holds) WHERE model IS NOT NULL ORDER BY ALL)",
+    "CREATE OR REPLACE TEMP TYPE export_provider AS ENUM ("
+    "SELECT DISTINCT provider FROM export_book_models WHERE provider IS NOT NULL ORDER BY ALL)",
+    "CREATE OR REPLACE TEMP TYPE export_modality AS ENUM ("
+    "SELECT DISTINCT modality FROM export_book_models WHERE modality IS NOT NULL ORDER BY ALL)",
+)
+LOOKUPS_SQL = (  # after TYPES_SQL, and export_recorded and export_option_costs exist
+    "CREATE OR REPLACE TEMP TABLE export_accounts AS "
+    "SELECT account_no, user_id::export_user AS user_id, plan::export_plan AS plan, "
+    "       nullif(plan, '')::export_plan AS sku_plan "
+    "FROM export_account_rows",
+    "CREATE OR REPLACE TEMP TABLE export_models AS "
+    "SELECT n.model, n.model::export_model AS code, b.provider::export_provider AS provider, "
+    "       b.modality::export_modality AS modality "
+    "FROM (SELECT unnest(enum_range(NULL::export_model))::VARCHAR AS model) AS n "
+    "LEFT JOIN export_book_models AS b USING (model)",
+    "CREATE OR REPLACE TEMP TABLE export_sku_costs AS "
+    "SELECT model::export_model AS model, nullif(plan, '')::export_plan AS plan, credits, "
+    "       provider_cost_usd "
+    "FROM export_sku_frame",
+    "CREATE OR REPLACE TEMP TABLE export_metadata AS "
+    "SELECT r.model, r.metadata, r.reserved, oc.provider_cost_usd AS options_cost "
+    "FROM export_recorded AS r "
+    "LEFT JOIN export_option_costs AS oc ON oc.model = r.model AND oc.options = r.options",
+)
 
 EVENTS_SQL = """
 WITH bulk AS (  -- usage booked in bulk (apply_usage): one entry per generation, no hold
     SELECT account_no, ts, kind, user_id, transaction_id, credits, model,
            true AS generation,
-           CASE WHEN kind = 'capture' THEN -credits
-                ELSE (metadata ->> 'reserved')::BIGINT END AS credits_reserved,
-           NULL::DOUBLE AS quoted_cost,
-           (metadata -> 'options')::VARCHAR AS options
+           CASE WHEN kind = 'capture' THEN -credits END AS credits_reserved,  -- else metadata's
+           NULL::DOUBLE AS quoted_cost, NULL::VARCHAR AS options,
+           metadata  -- its options and, for a failure, what it reserved
     FROM journal
     WHERE kind IN ('capture', 'release') AND held = 0 AND {entry_conditions}
 ),
@@ -175,7 +263,8 @@ other AS (  -- the entries of holds, grants, refunds, adjustments: few, so join 
                   OR (j.kind = 'release' AND coalesce(h.captured, 0) = 0) THEN h.credits
            END AS credits_reserved,
            h.provider_cost_usd AS quoted_cost,
-           h.options::VARCHAR AS options
+           h.options::VARCHAR AS options,
+           NULL::JSON AS metadata
     FROM (SELECT * FROM journal
           WHERE NOT (kind IN ('capture', 'release') AND held = 0)
             AND {entry_conditions}) AS j
@@ -186,24 +275,33 @@ events AS (
     SELECT * FROM bulk UNION ALL SELECT * FROM other
 )
 SELECT ev.ts,
-       CASE ev.kind WHEN 'expire' THEN 'expiry' WHEN 'adjust' THEN 'adjustment'
-                    ELSE ev.kind::VARCHAR END AS kind,
-       ev.user_id, a.plan, ev.transaction_id, ev.model, m.provider, m.modality,
+       CASE ev.kind WHEN 'capture' THEN 'capture'::export_kind
+                    WHEN 'release' THEN 'release'::export_kind
+                    WHEN 'expire' THEN 'expiry'::export_kind
+                    WHEN 'grant' THEN 'grant'::export_kind
+                    WHEN 'refund' THEN 'refund'::export_kind
+                    WHEN 'adjust' THEN 'adjustment'::export_kind END AS kind,
+       {user_id} AS user_id, a.plan, ev.transaction_id, m.code AS model, m.provider,
+       m.modality,
        ev.generation,
        ev.generation AND ev.kind <> 'capture' AS failed,
-       ev.credits_reserved,
+       CASE WHEN ev.credits_reserved IS NULL THEN md.reserved::BIGINT
+            ELSE ev.credits_reserved END AS credits_reserved,
        CASE WHEN ev.kind = 'capture' THEN -ev.credits ELSE 0 END AS credits_spent,
        ev.credits AS balance_change,
        CASE WHEN ev.kind = 'capture' THEN -ev.credits ELSE 0 END * $credit_usd AS usd_value,
        CASE WHEN ev.kind = 'capture'
-            THEN coalesce(ev.quoted_cost, oc.provider_cost_usd, sc.provider_cost_usd)
+            THEN coalesce(ev.quoted_cost, md.options_cost, oc.provider_cost_usd,
+                          sc.provider_cost_usd)
        END AS provider_cost_usd
 FROM events AS ev
-LEFT JOIN accounts AS a ON a.account_no = ev.account_no
+LEFT JOIN export_metadata AS md  -- bulk usage: what its metadata says
+    ON md.metadata = ev.metadata AND md.model IS NOT DISTINCT FROM ev.model
+JOIN export_accounts AS a ON a.account_no = ev.account_no
 LEFT JOIN export_models AS m ON m.model = ev.model
 LEFT JOIN export_option_costs AS oc ON oc.model = ev.model AND oc.options = ev.options
 LEFT JOIN export_sku_costs AS sc
-    ON sc.model = ev.model AND sc.plan = coalesce(a.plan, '')
+    ON sc.model = m.code AND sc.plan IS NOT DISTINCT FROM a.sku_plan
    AND sc.credits = ev.credits_reserved
 WHERE {event_conditions}
 """
@@ -243,13 +341,15 @@ ENTRY_FILTERS = {  # UsageQuery field -> condition on journal entries
 }
 EVENT_FILTERS = {  # UsageQuery field -> condition on the joined events
     "models": "ev.model IN (SELECT unnest($models::VARCHAR[]))",
-    "providers": "m.provider IN (SELECT unnest($providers::VARCHAR[]))",
-    "plans": "a.plan IN (SELECT unnest($plans::VARCHAR[]))",
+    "providers": "m.provider::VARCHAR IN (SELECT unnest($providers::VARCHAR[]))",
+    "plans": "a.plan::VARCHAR IN (SELECT unnest($plans::VARCHAR[]))",
 }
 
 
-def relation_sql(query: UsageQuery, credit_usd: float) -> tuple[str, dict[str, object]]:
-    """The export's SELECT and its parameters (the lookups must be registered)."""
+def coded_sql(query: UsageQuery, credit_usd: float) -> tuple[str, dict[str, object]]:
+    """The export's SELECT with its text key columns as ENUM codes, and its parameters
+    (the lookups must be prepared). The columns and rows are the export's; only the types
+    of TEXT_COLUMNS differ from the data dictionary."""
     kinds = [EVENT_KINDS[k] for k in query.kinds or EVENT_KINDS]
     params: dict[str, object] = {"credit_usd": credit_usd, "kinds": kinds}
     entry_conditions = ["list_contains($kinds, kind::VARCHAR)"]
@@ -269,15 +369,34 @@ def relation_sql(query: UsageQuery, credit_usd: float) -> tuple[str, dict[str, o
         entry_conditions=entries,
         refunded=refunded.format(entry_conditions=entries),
         event_conditions=" AND ".join(event_conditions),
+        # the account's user (one ENUM code per account), which is the entry's in a sound
+        # ledger; the entry's own text when only some users are exported
+        user_id="ev.user_id" if query.users else "a.user_id",
     )
     if not query.group_by:
         return events, params
     keys = query.key_columns
+    texts = [key for key in keys if key in TEXT_COLUMNS]
+    outer = f"* REPLACE ({', '.join(f'{k}::VARCHAR AS {k}' for k in texts)})" if texts else "*"
     grouped = (
+        f"SELECT {outer} FROM (\n"
         f"SELECT {', '.join(KEY_SQL[k] for k in keys)},{MEASURES_SQL}"
-        f"FROM ({events}) AS usage\nGROUP BY ALL\nORDER BY {', '.join(keys)}"
+        f"FROM ({events}) AS usage\nGROUP BY ALL\n) AS groups\nORDER BY {', '.join(keys)}"
     )
     return grouped, params
+
+
+def relation_sql(query: UsageQuery, credit_usd: float) -> tuple[str, dict[str, object]]:
+    """The export's SELECT, with the data dictionary's types, and its parameters (the
+    lookups must be prepared)."""
+    sql, params = coded_sql(query, credit_usd)
+    if query.group_by:  # the keys are VARCHAR already
+        return sql, params
+    columns = ", ".join(
+        f"{c.name}::VARCHAR AS {c.name}" if c.name in TEXT_COLUMNS else c.name
+        for c in query.columns
+    )
+    return f"SELECT {columns} FROM ({sql}) AS coded", params
 
 
 # --------------------------------------------------------------------------- running it
@@ -287,17 +406,6 @@ def read_snapshot(ledger: Ledger, work: Callable[[duckdb.DuckDBPyConnection], T]
     """Run `work` on a cursor of the ledger's own connection, in one read snapshot (the
     dashboard holds the file read-write, so no other connection could open it)."""
     return ledger.snapshot(work)
-
-
-OPTIONS_RECORDED_SQL = """
-SELECT DISTINCT model, (metadata -> 'options')::VARCHAR AS options
-FROM journal
-WHERE kind = 'capture' AND metadata IS NOT NULL AND (metadata -> 'options') IS NOT NULL
-UNION
-SELECT DISTINCT coalesce(model, metadata ->> 'model'), options::VARCHAR
-FROM holds
-WHERE options IS NOT NULL AND provider_cost_usd IS NULL
-"""
 
 
 @dataclass(frozen=True)
@@ -322,17 +430,31 @@ class Export:
         return float(self.book.versions[-1].credit_usd)
 
     def sql(self) -> tuple[str, dict[str, object]]:
+        """The relation with the data dictionary's column types."""
         return relation_sql(self.query, self.credit_usd)
 
+    def file_sql(self) -> tuple[str, dict[str, object]]:
+        """The relation for `COPY ... TO`: the same rows and values, text key columns as
+        ENUM codes (CSV, JSON and Parquet write them as the same strings)."""
+        return coded_sql(self.query, self.credit_usd)
+
     def prepare(self, cur: duckdb.DuckDBPyConnection) -> None:
-        """Register the price book lookups the relation joins (on this cursor only)."""
+        """Make the temporary types and lookups the relation joins, on this cursor only
+        (they go with it). Run it in the snapshot the relation is read in."""
+        cur.register("export_book_models", lookups.models_table(self.book))
+        cur.register("export_sku_frame", lookups.sku_costs_table(self.book))
+        cur.execute(RECORDED_SQL)
         recorded = [tuple(row) for row in cur.execute(OPTIONS_RECORDED_SQL).fetchall()]
-        cur.register("export_models", lookups.models_table(self.book))
-        cur.register("export_sku_costs", lookups.sku_costs_table(self.book))
         cur.register("export_option_costs", lookups.option_costs_table(self.book, recorded))
+        cur.execute(ACCOUNTS_SQL)
+        (missing,) = cur.execute(MISSING_ACCOUNTS_SQL).fetchone()
+        if missing:
+            cur.execute(MISSING_ACCOUNT_ROWS_SQL)
+        for statement in (*TYPES_SQL, *LOOKUPS_SQL):
+            cur.execute(statement)
 
     def count(self, cur: duckdb.DuckDBPyConnection) -> int:
-        sql, params = self.sql()
+        sql, params = self.file_sql()
         (rows,) = cur.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()
         return int(rows)
 
