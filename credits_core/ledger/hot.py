@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from credits_core.ledger.grants import Source
@@ -40,9 +40,7 @@ class Hot:
     held: int
     entries: int
     sources: tuple[Source, ...] | None
-    pending: MappingProxyType[str, Reservation] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    pending: MappingProxyType[str, Reservation]
 
     @classmethod
     def after(
