@@ -169,8 +169,11 @@ def _grouping(names: tuple[str, ...]) -> tuple[str, ...]:
 # and reads back as VARCHAR; joins and GROUP BY hash small integers instead of text. The
 # public relation (`relation_sql`: preview, XLSX, the SQL console, DESCRIBE) casts them
 # back to VARCHAR, the documented types. And nothing is parsed per row: `prepare` reads
-# each distinct metadata value of the journal once (`export_metadata`), and the accounts
-# are joined by an inner join that DuckDB runs as a direct lookup by account number.
+# each distinct (model, metadata) of the journal once, and usage booked in bulk (nearly
+# every row) takes its model's codes and what its metadata says from that one lookup
+# (`export_metadata`); the accounts are joined by an inner join that DuckDB runs as a
+# direct lookup by account number. The joins that only entries of holds need (holds,
+# refunds, priced hold options) are made in their own, small, branch.
 
 KINDS_SQL = "'capture', 'release', 'expiry', 'grant', 'refund', 'adjustment'"
 TEXT_COLUMNS = ("kind", "user_id", "plan", "model", "provider", "modality")  # ENUM when coded
@@ -237,39 +240,49 @@ LOOKUPS_SQL = (  # after TYPES_SQL, and export_recorded and export_option_costs 
     "SELECT model::export_model AS model, nullif(plan, '')::export_plan AS plan, credits, "
     "       provider_cost_usd "
     "FROM export_sku_frame",
+    # every (model, metadata) of a usage entry: those recorded, and each model without any
     "CREATE OR REPLACE TEMP TABLE export_metadata AS "
-    "SELECT r.model, r.metadata, r.reserved, oc.provider_cost_usd AS options_cost "
+    "SELECT r.model, r.metadata, m.code, m.provider, m.modality, r.reserved::BIGINT AS reserved, "
+    "       oc.provider_cost_usd AS options_cost "
     "FROM export_recorded AS r "
-    "LEFT JOIN export_option_costs AS oc ON oc.model = r.model AND oc.options = r.options",
+    "LEFT JOIN export_models AS m USING (model) "
+    "LEFT JOIN export_option_costs AS oc ON oc.model = r.model AND oc.options = r.options "
+    "UNION ALL SELECT model, NULL, code, provider, modality, NULL, NULL FROM export_models "
+    "UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL",
 )
 
 EVENTS_SQL = """
 WITH bulk AS (  -- usage booked in bulk (apply_usage): one entry per generation, no hold
-    SELECT account_no, ts, kind, user_id, transaction_id, credits, model,
+    SELECT j.account_no, j.ts, j.kind, j.user_id, j.transaction_id, j.credits, j.model,
+           md.code, md.provider, md.modality,  -- of its model
            true AS generation,
-           CASE WHEN kind = 'capture' THEN -credits END AS credits_reserved,  -- else metadata's
-           NULL::DOUBLE AS quoted_cost, NULL::VARCHAR AS options,
-           metadata  -- its options and, for a failure, what it reserved
-    FROM journal
-    WHERE kind IN ('capture', 'release') AND held = 0 AND {entry_conditions}
+           CASE WHEN j.kind = 'capture' THEN -j.credits  -- a failure reserved what its
+                ELSE md.reserved END AS credits_reserved,  -- metadata says
+           md.options_cost AS quoted_cost  -- its options, priced
+    FROM (SELECT * FROM journal
+          WHERE kind IN ('capture', 'release') AND held = 0 AND {entry_conditions}) AS j
+    LEFT JOIN export_metadata AS md  -- one row per (model, metadata) the journal has
+        ON md.model IS NOT DISTINCT FROM j.model AND md.metadata IS NOT DISTINCT FROM j.metadata
 ),
 {refunded},
 other AS (  -- the entries of holds, grants, refunds, adjustments: few, so join them
-    SELECT j.account_no, j.ts, j.kind, j.user_id, j.transaction_id, j.credits,
-           coalesce(j.model, h.model, h.metadata ->> 'model', r.model) AS model,
+    SELECT j.account_no, j.ts, j.kind, j.user_id, j.transaction_id, j.credits, m.model,
+           m.code, m.provider, m.modality,
            j.kind IN ('capture', 'expire')
                OR (j.kind = 'release' AND coalesce(h.captured, 0) = 0) AS generation,
            CASE WHEN j.kind IN ('capture', 'expire')
                   OR (j.kind = 'release' AND coalesce(h.captured, 0) = 0) THEN h.credits
            END AS credits_reserved,
-           h.provider_cost_usd AS quoted_cost,
-           h.options::VARCHAR AS options,
-           NULL::JSON AS metadata
+           coalesce(h.provider_cost_usd, oc.provider_cost_usd) AS quoted_cost
     FROM (SELECT * FROM journal
           WHERE NOT (kind IN ('capture', 'release') AND held = 0)
             AND {entry_conditions}) AS j
     LEFT JOIN holds AS h USING (transaction_id)
     LEFT JOIN refunded AS r USING (transaction_id)
+    LEFT JOIN export_models AS m
+        ON m.model = coalesce(j.model, h.model, h.metadata ->> 'model', r.model)
+    LEFT JOIN export_option_costs AS oc  -- the hold's options, priced
+        ON oc.model = m.model AND oc.options = h.options::VARCHAR
 ),
 events AS (
     SELECT * FROM bulk UNION ALL SELECT * FROM other
@@ -281,27 +294,21 @@ SELECT ev.ts,
                     WHEN 'grant' THEN 'grant'::export_kind
                     WHEN 'refund' THEN 'refund'::export_kind
                     WHEN 'adjust' THEN 'adjustment'::export_kind END AS kind,
-       {user_id} AS user_id, a.plan, ev.transaction_id, m.code AS model, m.provider,
-       m.modality,
+       {user_id} AS user_id, a.plan, ev.transaction_id, ev.code AS model, ev.provider,
+       ev.modality,
        ev.generation,
        ev.generation AND ev.kind <> 'capture' AS failed,
-       CASE WHEN ev.credits_reserved IS NULL THEN md.reserved::BIGINT
-            ELSE ev.credits_reserved END AS credits_reserved,
+       ev.credits_reserved,
        CASE WHEN ev.kind = 'capture' THEN -ev.credits ELSE 0 END AS credits_spent,
        ev.credits AS balance_change,
        CASE WHEN ev.kind = 'capture' THEN -ev.credits ELSE 0 END * $credit_usd AS usd_value,
        CASE WHEN ev.kind = 'capture'
-            THEN coalesce(ev.quoted_cost, md.options_cost, oc.provider_cost_usd,
-                          sc.provider_cost_usd)
+            THEN coalesce(ev.quoted_cost, sc.provider_cost_usd)
        END AS provider_cost_usd
 FROM events AS ev
-LEFT JOIN export_metadata AS md  -- bulk usage: what its metadata says
-    ON md.metadata = ev.metadata AND md.model IS NOT DISTINCT FROM ev.model
 JOIN export_accounts AS a ON a.account_no = ev.account_no
-LEFT JOIN export_models AS m ON m.model = ev.model
-LEFT JOIN export_option_costs AS oc ON oc.model = ev.model AND oc.options = ev.options
 LEFT JOIN export_sku_costs AS sc
-    ON sc.model = m.code AND sc.plan IS NOT DISTINCT FROM a.sku_plan
+    ON sc.model = ev.code AND sc.plan IS NOT DISTINCT FROM a.sku_plan
    AND sc.credits = ev.credits_reserved
 WHERE {event_conditions}
 """
@@ -329,8 +336,8 @@ MEASURES_SQL = """
     coalesce(sum(balance_change) FILTER (WHERE kind = 'adjustment'), 0)::BIGINT
         AS credits_adjusted,
     sum(balance_change)::BIGINT AS balance_change,
-    sum(usd_value) AS usd_value,
-    sum(provider_cost_usd) AS provider_cost_usd,
+    sum(credits_spent) * $credit_usd AS usd_value,  -- sums of exact numbers: the same
+    sum(provider_cost_usd::DECIMAL(18, 12))::DOUBLE AS provider_cost_usd,  -- in any order
     count(provider_cost_usd) AS costed_captures
 """
 
@@ -341,7 +348,7 @@ ENTRY_FILTERS = {  # UsageQuery field -> condition on journal entries
 }
 EVENT_FILTERS = {  # UsageQuery field -> condition on the joined events
     "models": "ev.model IN (SELECT unnest($models::VARCHAR[]))",
-    "providers": "m.provider::VARCHAR IN (SELECT unnest($providers::VARCHAR[]))",
+    "providers": "ev.provider::VARCHAR IN (SELECT unnest($providers::VARCHAR[]))",
     "plans": "a.plan::VARCHAR IN (SELECT unnest($plans::VARCHAR[]))",
 }
 
