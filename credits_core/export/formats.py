@@ -26,7 +26,7 @@ from credits_core.export.query import MONTH_SQL, Export, read_snapshot
 from credits_core.ledger import Ledger
 
 # Parquet in snappy, the codec most readers default to: the fastest DuckDB writes (zstd
-# level 1 made files 25% smaller and the export 10-15% slower, see bench/bench_export.py)
+# level 1 made files 25% smaller and the export 6-10% slower, see bench/bench_export.py)
 PARQUET = "FORMAT parquet, COMPRESSION snappy"
 # The one text column of event rows that is not an ENUM is the unique transaction id: a
 # dictionary of it would be built only to be given up.
