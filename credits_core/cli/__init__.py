@@ -11,10 +11,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from credits_core.cli import alerts, demo, export, ledger, pricing
+from credits_core.cli import alerts, demo, export, ledger, pricing, server
 from credits_core.errors import CreditsError
 
-COMMAND_MODULES = (pricing, demo, ledger, export, alerts)
+COMMAND_MODULES = (pricing, demo, ledger, export, alerts, server)
 
 
 def build_parser() -> argparse.ArgumentParser:
