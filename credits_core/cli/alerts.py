@@ -9,9 +9,14 @@ open alerts. The database is `--db PATH`, else $CREDITS_DB, else data/credits.du
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
 
 from credits_core.alerts import AlertRules, Evaluator, deliver, open_alert_counts, users_in_alert
 from credits_core.alerts.outbox import MAX_ATTEMPTS
+from credits_core.client import connect
 from credits_core.ledger import Ledger
 from credits_core.ledger.store import default_path
 
@@ -46,20 +51,37 @@ def open_ledger(args: argparse.Namespace, *, read_only: bool = False) -> Ledger:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    remote = connect(args.db or default_path())
+    if remote is not None:
+        with remote:
+            done = remote.evaluate_alerts(args.users)
+        print(_evaluated(done["users"], done["rules"], SimpleNamespace(**done)))
+        return 0
     rules = AlertRules.load(args.rules)
     with open_ledger(args) as ledger:
         result = Evaluator(ledger, rules).evaluate(args.users)
-    print(
-        f"{result.users:,} users evaluated against {len(rules.enabled)} rules in "
-        f"{result.seconds:.3f} s: {result.opened:,} alerts opened, {result.resolved:,} "
-        f"resolved, {result.open:,} open"
-    )
+    print(_evaluated(result.users, len(rules.enabled), result))
     return 0
 
 
+def _evaluated(users: int, rules: int, result: SimpleNamespace) -> str:
+    return (
+        f"{users:,} users evaluated against {rules} rules in "
+        f"{result.seconds:.3f} s: {result.opened:,} alerts opened, {result.resolved:,} "
+        f"resolved, {result.open:,} open"
+    )
+
+
 def run_deliver(args: argparse.Namespace) -> int:
-    with open_ledger(args) as ledger:
-        result = deliver(ledger, args.to, limit=args.limit, max_attempts=args.max_attempts)
+    remote = connect(args.db or default_path())
+    if remote is not None:
+        to = args.to if "://" in args.to else str(Path(args.to).resolve())
+        with remote:
+            done = remote.deliver_alerts(to, limit=args.limit, max_attempts=args.max_attempts)
+        result = SimpleNamespace(**done)
+    else:
+        with open_ledger(args) as ledger:
+            result = deliver(ledger, args.to, limit=args.limit, max_attempts=args.max_attempts)
     print(
         f"{result.delivered:,} delivered to {result.destination}, {result.failed:,} failed "
         f"({result.gave_up:,} given up), {result.pending:,} pending"
@@ -68,11 +90,22 @@ def run_deliver(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    remote = connect(args.db or default_path())
+    if remote is not None:
+        with remote:
+            done = remote.alerts(limit=args.limit)
+        print(f"{done['total']:,} open alerts ({done['summary']})")
+        _print_alerts(pd.DataFrame(done["alerts"]))
+        return 0
     with open_ledger(args) as ledger:
         counts = open_alert_counts(ledger)
         frame = users_in_alert(ledger, limit=args.limit)
     print(f"{counts.total:,} open alerts ({counts.describe()})")
+    _print_alerts(frame)
+    return 0
+
+
+def _print_alerts(frame: pd.DataFrame) -> None:
     if not frame.empty:
         columns = ["alert_id", "severity", "available", "burn_per_day", "days_left", "email"]
         print(frame[columns].to_string(index=False, na_rep=""))
-    return 0

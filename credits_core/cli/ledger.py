@@ -1,8 +1,10 @@
 """`credits account|grant|balance|history|reserve|confirm|expire|check`: the ledger.
 
-The database is `--db PATH`, else $CREDITS_DB, else data/credits.duckdb. Reads open
-the file read-only; `--wait SECONDS` waits that long for another process to let go
-of it. Times are ISO 8601; one without a zone is taken as UTC.
+The database is `--db PATH`, else $CREDITS_DB, else data/credits.duckdb. While a
+`credits serve` owns it (or $CREDITS_URL and $CREDITS_API_KEY are set), every command
+goes through that server. Otherwise reads open the file read-only; `--wait SECONDS`
+waits that long for another process to let go of it. Times are ISO 8601; one without a
+zone is taken as UTC.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 from credits_core import alerts
+from credits_core.client import LedgerClient, connect
 from credits_core.ledger import ENTRY_KINDS, GRANT_KINDS, Ledger
 from credits_core.ledger.errors import InvalidArgument
 from credits_core.ledger.store import default_path
@@ -112,9 +115,13 @@ def json_object(text: str) -> dict:
     return value
 
 
-def open_ledger(args: argparse.Namespace, *, read_only: bool = False) -> Ledger:
-    """The ledger file; opened for writing, each write that changes a balance also
-    evaluates the low-credit alert rules for the users it touched."""
+def open_ledger(args: argparse.Namespace, *, read_only: bool = False) -> Ledger | LedgerClient:
+    """The server that owns the database (or $CREDITS_URL's), as its client; else the
+    ledger file, where each write that changes a balance also evaluates the low-credit
+    alert rules for the users it touched."""
+    remote = connect(args.db or default_path())
+    if remote is not None:
+        return remote
     ledger = Ledger.open(args.db or default_path(), read_only=read_only, wait=args.wait)
     if not read_only:
         alerts.watch(ledger)

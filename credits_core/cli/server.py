@@ -72,7 +72,7 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_create(args: argparse.Namespace) -> int:
     store = KeyStore(args.keys)
     secret = store.create(args.name, args.scopes, replace=args.replace)
-    scopes = next(k for k in store.keys() if k.name == args.name).scopes
+    scopes = next(k for k in store.listing() if k.name == args.name).scopes
     if args.save:
         path = Path(args.save)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +87,7 @@ def run_create(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     store = KeyStore(args.keys)
-    keys = store.keys()
+    keys = store.listing()
     if not keys:
         print(f"No keys in {store.path}; make one with `credits keys create NAME --scopes ...`.")
     for key in keys:

@@ -77,6 +77,7 @@ class Jobs:
         self.ledger = ledger
         self.outbox = outbox
         self.coalesce_s = coalesce_s
+        destination = outbox or "(none)"
         self.states = {
             s.name: s
             for s in (
@@ -84,7 +85,7 @@ class Jobs:
                 JobState("expire_grants", grants_every_s, "book grants past their expiry"),
                 JobState("alerts_touched", 0, "evaluate alert rules for users just written"),
                 JobState("alerts_full", alerts_every_s, "evaluate alert rules for everyone"),
-                JobState("outbox", outbox_every_s, f"deliver alert messages to {outbox or '(none)'}"),
+                JobState("outbox", outbox_every_s, f"deliver alert messages to {destination}"),
             )
         }
         self._touched: set[str] = set()

@@ -118,7 +118,7 @@ class KeyStore:
 
     # ---------------------------------------------------------------- reading
 
-    def keys(self) -> list[ApiKey]:
+    def listing(self) -> list[ApiKey]:
         self._refresh(force=True)
         return sorted(self._keys.values(), key=lambda k: k.name)
 

@@ -6,6 +6,7 @@ Writes go to the ledger's writer and are awaited (`_write`); reads are snapshot 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -223,19 +224,31 @@ async def transactions(
     request: Request,
     _who: Annotated[Principal, Depends(needs("read"))],
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,17}$")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[so][0-9]{1,18}$")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    kind: Annotated[list[str] | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:
-    """The journal newest first; pass `next_cursor` back as `cursor` for older entries."""
+    """The journal newest first; pass `next_cursor` back as `cursor` for older entries.
+    `since` <= ts < `until` and `kind` (repeatable) filter it."""
     ledger = context_of(request).ledger
-    before = int(cursor) if cursor else None
-    offset = 0
-    if before is not None:
+    filtered = since is not None or until is not None or bool(kind)
+    before = int(cursor[1:]) if cursor and cursor[0] == "s" else None
+    if cursor and cursor[0] == "o":
+        offset = int(cursor[1:])
+    elif before is not None:
         offset = max(ledger.count_history(user_id) - before + 1, 0)
-    frame = ledger.history(user_id, limit=limit, offset=offset)
+    frame = ledger.history(
+        user_id, since=since, until=until, kinds=kind, limit=limit, offset=offset
+    )
     if before is not None:
         frame = frame[frame["seq"] < before]
-    oldest = int(frame["seq"].min()) if len(frame) else None
-    next_cursor = str(oldest) if oldest is not None and oldest > 1 else None
+    next_cursor = None
+    if filtered and len(frame) == limit:
+        next_cursor = f"o{offset + limit}"
+    elif not filtered and len(frame) and int(frame["seq"].min()) > 1:
+        next_cursor = f"s{int(frame['seq'].min())}"
     return ok({"entries": views.frame_rows(frame), "next_cursor": next_cursor})
 
 

@@ -39,22 +39,11 @@ def reservation(hold: Reservation) -> dict[str, Any]:
 
 
 def reserved(hold: Reservation, after: Balance) -> dict[str, Any]:
-    return {
-        "transaction_id": hold.transaction_id,
-        "status": hold.status,
-        "credits": hold.credits,
-        "expires_at": hold.expires_at.isoformat(),
-        "balance": balance(after),
-    }
+    """A reserve's or confirm's answer: the hold, and the user's balance after it."""
+    return {**reservation(hold), "balance": balance(after)}
 
 
-def confirmed(hold: Reservation, after: Balance) -> dict[str, Any]:
-    return {
-        "transaction_id": hold.transaction_id,
-        "status": hold.status,
-        "captured": hold.captured,
-        "balance": balance(after),
-    }
+confirmed = reserved
 
 
 def quote(value: Quote) -> dict[str, Any]:
