@@ -31,6 +31,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--keys", help="API keys file (default $CREDITS_API_KEYS)")
     serve.add_argument("--root-path", default="", help="API path prefix behind a proxy")
     serve.add_argument("--demo-key", help="file holding the local demo key to print")
+    serve.add_argument("--body-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="a request body must arrive within this time (else 408)")  # fmt: skip
     serve.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                        help="wait this long while another process holds the file")  # fmt: skip
     serve.set_defaults(handler=run_serve)
@@ -65,6 +67,7 @@ def run_serve(args: argparse.Namespace) -> int:
         demo_key_file=args.demo_key,
         root_path=args.root_path,
         wait_s=args.wait,
+        body_timeout_s=args.body_timeout,
     )
     return serve(options)
 

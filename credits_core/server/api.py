@@ -147,7 +147,7 @@ def validation_answer(error: RequestValidationError) -> ApiError:
     problems, fields = [], []
     for item in error.errors():
         where = [str(p) for p in item.get("loc", ()) if p not in ("body", "query", "path")]
-        name = ".".join(where) or None
+        name = where[0] if where else None  # the top-level field (not pydantic's type tags)
         if item.get("type") == "json_invalid":
             problems.append(f"the body is not valid JSON ({item.get('ctx', {}).get('error')})")
             name = None

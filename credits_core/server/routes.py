@@ -91,23 +91,14 @@ async def create_account(
     return ok(views.record(account), 201)
 
 
-@router.get("/accounts/{user_id}")
-async def account(
-    user_id: str, request: Request, _who: Annotated[Principal, Depends(needs("read"))]
-) -> JSONResponse:
-    ledger = context_of(request).ledger
-    found = ledger.account(user_id)
-    return ok({**views.record(found), "balance": views.balance(ledger.balance(user_id))})
-
-
-@router.get("/accounts/{user_id}/balance")
+@router.get("/accounts/{user_id:path}/balance")
 async def balance(
     user_id: str, request: Request, _who: Annotated[Principal, Depends(needs("read"))]
 ) -> JSONResponse:
     return ok(views.balance(context_of(request).ledger.balance(user_id)))
 
 
-@router.post("/accounts/{user_id}/grants", status_code=201)
+@router.post("/accounts/{user_id:path}/grants", status_code=201)
 async def grant(
     user_id: str,
     body: GrantBody,
@@ -129,7 +120,7 @@ async def grant(
     return ok(views.record(made), 201)
 
 
-@router.post("/accounts/{user_id}/validate")
+@router.post("/accounts/{user_id:path}/validate")
 async def validate(
     user_id: str,
     body: ValidateBody,
@@ -173,7 +164,7 @@ async def reserve(
     return ok(views.reserved(hold, context.ledger.balance(hold.user_id)), 201)
 
 
-@router.post("/reservations/{transaction_id}/confirm")
+@router.post("/reservations/{transaction_id:path}/confirm")
 async def confirm(
     transaction_id: str,
     body: ConfirmBody,
@@ -193,7 +184,7 @@ async def confirm(
     return ok(views.confirmed(hold, context.ledger.balance(hold.user_id)))
 
 
-@router.post("/reservations/{transaction_id}/extend")
+@router.post("/reservations/{transaction_id:path}/extend")
 async def extend(
     transaction_id: str,
     body: ExtendBody,
@@ -211,14 +202,7 @@ async def extend(
     return ok(views.reservation(hold))
 
 
-@router.get("/reservations/{transaction_id}")
-async def reservation(
-    transaction_id: str, request: Request, _who: Annotated[Principal, Depends(needs("read"))]
-) -> JSONResponse:
-    return ok(views.reservation(context_of(request).ledger.reservation(transaction_id)))
-
-
-@router.get("/accounts/{user_id}/transactions")
+@router.get("/accounts/{user_id:path}/transactions")
 async def transactions(
     user_id: str,
     request: Request,
@@ -255,7 +239,7 @@ async def transactions(
 # --------------------------------------------------------------------------- support
 
 
-@router.post("/accounts/{user_id}/adjustments", status_code=201)
+@router.post("/accounts/{user_id:path}/adjustments", status_code=201)
 async def adjust(
     user_id: str,
     body: AdjustBody,
@@ -397,3 +381,23 @@ async def list_alerts(
             "alerts": views.frame_rows(frame),
         }
     )
+
+
+# --------------------------------------------------------------------------- last
+# Ids may hold "/" (stored verbatim), so these catch-all paths come after the longer ones.
+
+
+@router.get("/accounts/{user_id:path}")
+async def account(
+    user_id: str, request: Request, _who: Annotated[Principal, Depends(needs("read"))]
+) -> JSONResponse:
+    ledger = context_of(request).ledger
+    found = ledger.account(user_id)
+    return ok({**views.record(found), "balance": views.balance(ledger.balance(user_id))})
+
+
+@router.get("/reservations/{transaction_id:path}")
+async def reservation(
+    transaction_id: str, request: Request, _who: Annotated[Principal, Depends(needs("read"))]
+) -> JSONResponse:
+    return ok(views.reservation(context_of(request).ledger.reservation(transaction_id)))

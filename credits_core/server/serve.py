@@ -31,6 +31,7 @@ from credits_core.server import runfile
 from credits_core.server.api import Context, create_api
 from credits_core.server.jobs import Jobs
 from credits_core.server.keys import KeyStore
+from credits_core.server.limits import BODY_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_SCRIPT = ROOT / "app.py"
@@ -52,6 +53,7 @@ class ServeOptions:
     demo_key_file: str | None = None
     root_path: str = ""
     wait_s: float = 0.0
+    body_timeout_s: float = BODY_TIMEOUT_S
 
 
 class ApiServer(uvicorn.Server):
@@ -97,7 +99,9 @@ def _lifespan(options: ServeOptions, ledger: Ledger, api_socket: socket.socket):
         jobs = Jobs(ledger, outbox=options.outbox)
         token = runfile.new_token()
         context = Context(ledger, PriceBook.load(), KeyStore(options.keys_file), token, jobs)
-        api = create_api(context, root_path=options.root_path)
+        api = create_api(
+            context, root_path=options.root_path, body_timeout_s=options.body_timeout_s
+        )
         server = ApiServer(
             uvicorn.Config(
                 api,
