@@ -116,3 +116,13 @@ def server(tmp_path_factory) -> Iterator[tuple[Served, dict[str, str]]]:
 def client(served: Served, key: str | None) -> httpx.Client:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     return httpx.Client(base_url=served.url + "/v1", headers=headers, timeout=30)
+
+
+def pytest_collection_modifyitems(config, items):
+    """`long` tests run only when asked for (`-m long`, as `make test-long` does)."""
+    if "long" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="long variant: run with -m long (make test-long)")
+    for item in items:
+        if "long" in item.keywords:
+            item.add_marker(skip)
