@@ -4,6 +4,7 @@ import altair as alt
 import streamlit as st
 
 from credits_core import alerts
+from credits_core.server.jobs import job_table
 from pages import shell
 
 shell.page("Credits back office")
@@ -36,6 +37,21 @@ with right:
     st.altair_chart(
         alt.Chart(top).mark_bar().encode(x="credits:Q", y=alt.Y("model:N", sort="-x")),
         width="stretch",
+    )
+jobs = job_table()
+if jobs is None:
+    st.caption("Background jobs (expiry, alerts, outbox) run in `credits serve`, not here.")
+else:
+    st.markdown("**Background jobs**")
+    st.dataframe(
+        jobs,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "every_s": st.column_config.NumberColumn("every", format="%d s"),
+            "last_run_at": st.column_config.DatetimeColumn("last run", format="HH:mm:ss"),
+            "ok": st.column_config.CheckboxColumn("ok"),
+        },
     )
 version = shell.price_book().version_at(now)
 st.caption(f"Price book {version.version}, in force since {version.effective_from:%Y-%m-%d}.")

@@ -1,4 +1,4 @@
-"""Browser tests: a real `streamlit run` server and Debian's Chromium driven by Playwright.
+"""Browser tests: a real `credits serve` and Debian's Chromium driven by Playwright.
 
 Chromium comes from apt (`.ci/run` installs it); without /usr/bin/chromium these tests
 are skipped with that reason. Screenshots go to test-artifacts/screenshots/.
@@ -6,6 +6,8 @@ are skipped with that reason. Screenshots go to test-artifacts/screenshots/.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import socket
@@ -17,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -57,42 +60,53 @@ def free_port() -> int:
 
 
 class Server:
-    """A fresh `streamlit run app.py` on a free port, against one database file."""
+    """A fresh `credits serve` (dashboard and API in one process) on free ports, against
+    one database file, with a keys file of its own. Ready once the API's health says
+    every timed background job has run once and Streamlit's health says ok."""
 
     def __init__(self, database: Path) -> None:
-        self.port = free_port()
+        self.port, self.api_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "CREDITS_DB": str(database)}
+        self.api_url = f"http://127.0.0.1:{self.api_port}"
+        keys = database.with_name(database.name + ".keys.toml")
+        env = {**os.environ, "CREDITS_DB": str(database), "CREDITS_API_KEYS": str(keys)}
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "streamlit", "run", "app.py",
-                "--server.headless=true", "--server.address=127.0.0.1",
-                f"--server.port={self.port}", "--browser.gatherUsageStats=false",
-                "--server.fileWatcherType=none",
+                sys.executable, "-m", "credits_core", "serve", "--db", str(database),
+                "--port", str(self.port), "--api-port", str(self.api_port),
             ],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         self._wait_healthy()
 
-    def _wait_healthy(self, timeout: float = 30) -> None:
+    def _wait_healthy(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"streamlit exited: {self.process.stderr.read().decode()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1) as reply:
-                    if reply.read() == b"ok":
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("streamlit did not become healthy in time")
+                raise RuntimeError(f"credits serve exited: {self.process.stderr.read().decode()}")
+            if self._ready():
+                return
+            time.sleep(0.05)  # polling interval of the health check, not a wait for an effect
+        raise RuntimeError("credits serve did not become healthy in time")
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.api_url}/v1/health", timeout=1) as reply:
+                jobs = json.load(reply)["jobs"]
+            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1) as reply:
+                dashboard = reply.read() == b"ok"
+        except OSError:
+            return False
+        return dashboard and all(j["runs"] >= 1 for j in jobs.values() if j["every_s"])
 
     def stop(self) -> None:
         self.process.terminate()
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
+        self.process.stderr.close()
 
 
 @pytest.fixture
@@ -108,16 +122,47 @@ def start_server() -> Iterator:
         server.stop()
 
 
-def wait_idle(page) -> None:
-    """Wait until the script run that the last action started has finished."""
-    page.wait_for_timeout(300)
+# Counts the script runs that start in a page (the app's script-state attribute turning
+# "running"), so that wait_idle waits for the run an action started, not a fixed time.
+RUN_COUNTER = """
+window.__runs = 0; window.__seen = 0;
+const watch = () => new MutationObserver((changes) => {
+  for (const change of changes) {
+    if (change.target.getAttribute('data-test-script-state') === 'running') window.__runs++;
+  }
+}).observe(document.documentElement,
+           {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
+document.readyState === 'loading' ? document.addEventListener('DOMContentLoaded', watch) : watch();
+"""
+DRAWN = """() => {
+  const shown = (selector) => [...document.querySelectorAll(selector)].filter(
+    (element) => element.getClientRects().length > 0);
+  return shown("[data-testid='stDataFrame']").every((grid) => grid.querySelector('canvas')) &&
+    shown("[data-testid='stVegaLiteChart']").every((chart) => chart.querySelector('canvas, svg'));
+}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _count_script_runs(request) -> None:
+    if "page" in request.fixturenames:
+        request.getfixturevalue("context").add_init_script(RUN_COUNTER)
+
+
+def wait_idle(page, new_run_timeout_ms: int = 2_000) -> None:
+    """Wait until the script run that the last action (or page load) started has
+    finished. An action that starts no run costs at most `new_run_timeout_ms`."""
+    with contextlib.suppress(PlaywrightTimeout):  # no new run: the page is as the last left it
+        page.wait_for_function("window.__runs > window.__seen", timeout=new_run_timeout_ms)
     page.wait_for_selector(IDLE, timeout=30_000)
+    page.evaluate("window.__seen = window.__runs")
 
 
 def screenshot(page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(1500)  # data grids draw after the run ends
+    page.wait_for_function(DRAWN, timeout=15_000)  # grids and charts draw after the run
+    page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path

@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from credits_core.server import runfile
-from credits_core.server.keys import KeyStore
 from tests.server.conftest import ROOT, Served, client, make_keys, seed
 
 
@@ -88,7 +87,9 @@ def test_stale_server_file_is_ignored(tmp_path):
 
 def test_keys_cli_prints_the_key_once_and_stores_its_hash(tmp_path):
     keys_file = tmp_path / "keys.toml"
-    made = credits("keys", "create", "backend", "--scopes", "reserve,read", "--keys", str(keys_file))
+    made = credits(
+        "keys", "create", "backend", "--scopes", "reserve,read", "--keys", str(keys_file)
+    )
     assert made.returncode == 0, made.stderr
     secret = made.stdout.strip().splitlines()[-1]
     assert secret.startswith("ck_") and len(secret) > 40
