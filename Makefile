@@ -13,10 +13,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+# The demo database gets one local demo key, made when make run builds it (stored hashed;
+# the key itself in $(DEMO_KEY), mode 0600). A database make run did not build gets none.
+DEMO_KEY = $(CREDITS_DB).demo-key
+
 run: $(STAMP)
-	@test -f $(CREDITS_DB) || $(BIN)/credits demo --db $(CREDITS_DB) --users $(DEMO_USERS) --days 90
-	$(BIN)/streamlit run app.py --server.address=127.0.0.1 --server.port=8501 \
-		--server.headless=true --browser.gatherUsageStats=false
+	@test -f $(CREDITS_DB) || { $(BIN)/credits demo --db $(CREDITS_DB) --users $(DEMO_USERS) --days 90 \
+		&& $(BIN)/credits keys create demo --scopes quote,read,reserve,support --replace \
+			--save $(DEMO_KEY) > /dev/null; }
+	CREDITS_LOCAL=1 $(BIN)/credits serve --db $(CREDITS_DB) --demo-key $(DEMO_KEY)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -31,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_alerts.py --db $(BENCH_DB)
 	$(BIN)/python bench/bench_export.py --db $(BENCH_DB)
 	$(BIN)/python bench/bench_pages.py --db $(BENCH_DB)
+	$(BIN)/python bench/bench_server.py --db $(BENCH_DB)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

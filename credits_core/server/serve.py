@@ -186,6 +186,8 @@ def _banner(options: ServeOptions, ledger: Ledger, api_url: str, dashboard_url: 
         f"  API:       {api_url}/v1   (docs {api_url}/v1/docs)",
     ]
     key = _demo_key(options.demo_key_file)
+    if key is None and options.demo_key_file:
+        lines.append("  No demo key for this database: make one with `credits keys create ...`.")
     if key is not None:
         user = _some_user(ledger)
         body = json.dumps({"user_id": user, "model": "Music 1.5", "reason": "try-it"})

@@ -1,0 +1,301 @@
+"""Ledger server figures over HTTP, each beside a same-run `GET /v1/health` figure.
+
+    python bench/bench_server.py --db data/bench-100k.duckdb
+
+Serves a copy of the database with `credits serve` on free 127.0.0.1 ports, funds 1,000
+bench accounts, and measures with Debian's `wrk` (skipped, saying so, without it):
+
+1. reserve then confirm, 64 connections: pairs/s, and requests/s against health's;
+2. `POST /v1/batch` of 100 operations (100 reserves, then their 100 confirms), 8
+   connections: pairs/s, against health at 8 connections;
+3. p99 of a reserve at half the peak pair rate (open loop, bounded Python client),
+   against the p99 of health at the same rate;
+4. a dashboard page rendered in Chromium while wrk holds the API at peak, against the
+   same page on the idle server.
+
+Only 127.0.0.1 is loaded; every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from credits_core.ledger import Ledger  # noqa: E402
+from credits_core.server.keys import KeyStore  # noqa: E402
+
+USERS = 1_000
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+PAIRS_LUA = r"""
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+  pending, reserves, confirms, errors = {}, 0, 0, 0
+  headers = {["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY"),
+             ["Content-Type"] = "application/json"}
+end
+function request()
+  local hold = table.remove(pending)
+  if hold then
+    return wrk.format("POST", "/v1/reservations/" .. hold .. "/confirm", headers,
+                      '{"success": true}')
+  end
+  local user = "u_bench_" .. math.random(USERS)
+  return wrk.format("POST", "/v1/reservations", headers,
+                    '{"user_id": "' .. user .. '", "credits": 1, "reason": "bench"}')
+end
+function response(status, hdrs, body)
+  if status == 201 then
+    reserves = reserves + 1
+    table.insert(pending, string.match(body, '"transaction_id":"([^"]+)"'))
+  elseif status == 200 then confirms = confirms + 1
+  else errors = errors + 1 end
+end
+function done(summary, latency, requests)
+  local r, c, e = 0, 0, 0
+  for _, t in ipairs(threads) do
+    r = r + t:get("reserves"); c = c + t:get("confirms"); e = e + t:get("errors")
+  end
+  io.write(string.format("COUNTS %d %d %d\n", r, c, e))
+end
+""".replace("USERS", str(USERS))
+
+BATCH_LUA = r"""
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+  pending, confirmed, errors = {}, 0, 0
+  headers = {["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY"),
+             ["Content-Type"] = "application/json"}
+end
+function request()
+  local ops = {}
+  if #pending >= 100 then
+    for i = 1, 100 do
+      ops[i] = '{"op":"confirm","transaction_id":"' .. table.remove(pending) .. '","success":true}'
+    end
+  else
+    for i = 1, 100 do
+      ops[i] = '{"op":"reserve","user_id":"u_bench_' .. math.random(USERS) .. '","credits":1}'
+    end
+  end
+  return wrk.format("POST", "/v1/batch", headers,
+                    '{"operations": [' .. table.concat(ops, ",") .. ']}')
+end
+function response(status, hdrs, body)
+  if status ~= 200 then errors = errors + 1 return end
+  local held = '"transaction_id":"([^"]+)","user_id":"[^"]*","status":"pending"'
+  for tid in string.gmatch(body, held) do
+    table.insert(pending, tid)
+  end
+  for _ in string.gmatch(body, '"status":"captured"') do confirmed = confirmed + 1 end
+end
+function done(summary, latency, requests)
+  local c, e = 0, 0
+  for _, t in ipairs(threads) do c = c + t:get("confirmed"); e = e + t:get("errors") end
+  io.write(string.format("COUNTS %d %d %d\n", 0, c, e))
+end
+""".replace("USERS", str(USERS))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, database: Path, keys_file: Path) -> None:
+        self.port, self.api_port = free_port(), free_port()
+        self.api = f"http://127.0.0.1:{self.api_port}"
+        self.dashboard = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "CREDITS_API_KEYS": str(keys_file)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "credits_core", "serve", "--db", str(database),
+             "--port", str(self.port), "--api-port", str(self.api_port)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                jobs = httpx.get(self.api + "/v1/health", timeout=2).json()["jobs"]
+                if all(j["runs"] >= 1 for j in jobs.values() if j["every_s"]):
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit("credits serve did not start")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=120)
+
+
+def wrk(url: str, path: str, connections: int, seconds: int, script: str | None, key: str):
+    """Run wrk; returns (requests/s, COUNTS tuple or None)."""
+    command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(script or "")
+    if script:
+        command += ["-s", lua.name]
+    env = {**os.environ, "BENCH_KEY": key}
+    out = subprocess.run(
+        [*command, url + path], capture_output=True, text=True, env=env, timeout=seconds + 60
+    ).stdout
+    os.unlink(lua.name)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    counts = re.search(r"COUNTS (\d+) (\d+) (\d+)", out)
+    return rate, tuple(int(x) for x in counts.groups()) if counts else None
+
+
+async def open_loop(url: str, key: str, rate: float, seconds: float, kind: str) -> list[float]:
+    """Send at a fixed rate (open loop) and return each request's latency in seconds;
+    `kind` "reserve" also confirms each hold, off the measured path."""
+    headers = {"Authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    latencies: list[float] = []
+    async with httpx.AsyncClient(
+        base_url=url + "/v1", headers=headers, limits=limits, timeout=30
+    ) as http:
+
+        async def one(n: int) -> None:
+            started = time.perf_counter()
+            if kind == "health":
+                await http.get("/health")
+                latencies.append(time.perf_counter() - started)
+                return
+            body = {"user_id": f"u_bench_{n % USERS + 1}", "credits": 1, "reason": "p99"}
+            reply = await http.post("/reservations", json=body)
+            latencies.append(time.perf_counter() - started)
+            hold = reply.json()["transaction_id"]
+            await http.post(f"/reservations/{hold}/confirm", json={"success": True})
+
+        tasks, start = [], time.perf_counter()
+        for n in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(n)))
+        await asyncio.gather(*tasks)
+    return latencies
+
+
+def p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98] * 1000
+
+
+def render_seconds(url: str) -> float:
+    """Seconds from navigation to the home page's script run finished, in Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    idle = "[data-testid='stApp'][data-test-script-state='notRunning']"
+    with sync_playwright() as play:
+        browser = play.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        started = time.perf_counter()
+        page.goto(url, timeout=120_000)
+        page.wait_for_selector("[data-testid='stMetric']", timeout=120_000)
+        page.wait_for_selector(idle, timeout=120_000)
+        seconds = time.perf_counter() - started
+        browser.close()
+    return seconds
+
+
+def prepare(source: Path, folder: Path) -> tuple[Path, Path, str]:
+    database = folder / "bench-server.duckdb"
+    shutil.copy(source, database)
+    with Ledger.open(database) as ledger:
+        users = pd.DataFrame({"user_id": [f"u_bench_{n}" for n in range(1, USERS + 1)]})
+        ledger.create_accounts(users)
+        ledger.grant_many(users.assign(credits=100_000_000, kind="topup"))
+    keys_file = folder / "keys.toml"
+    key = KeyStore(keys_file).create("bench", "reserve,read")
+    return database, keys_file, key
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default="data/bench-100k.duckdb")
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("bench_server: skipped, `wrk` is not installed (apt-get install -y wrk).")
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-server-") as folder:
+        database, keys_file, key = prepare(Path(args.db), Path(folder))
+        server = Server(database, keys_file)
+        try:
+            run(server, key, args.seconds)
+        finally:
+            server.stop()
+
+
+def run(server: Server, key: str, seconds: int) -> None:
+    print(f"bench_server: {seconds} s per figure, 2 wrk threads, 127.0.0.1")
+    health64, _ = wrk(server.api, "/v1/health", 64, seconds, None, key)
+    rate, (_reserves, confirms, errors) = wrk(server.api, "/", 64, seconds, PAIRS_LUA, key)
+    pairs = confirms / seconds
+    print(
+        f"reserve+confirm, 64 connections: {pairs:,.0f} pairs/s ({rate:,.0f} requests/s, "
+        f"{errors} errors) vs GET /v1/health {health64:,.0f} requests/s: x{rate / health64:.2f}"
+        f" (target >= 1,000 pairs/s and x0.5)"
+    )
+    health8, _ = wrk(server.api, "/v1/health", 8, seconds, None, key)
+    batch_rate, (_, confirmed, batch_errors) = wrk(server.api, "/", 8, seconds, BATCH_LUA, key)
+    print(
+        f"/v1/batch of 100, 8 connections: {confirmed / seconds:,.0f} pairs/s "
+        f"({batch_rate:,.1f} batches/s, {batch_errors} errors) vs GET /v1/health "
+        f"{health8:,.0f} requests/s (target >= 10,000 pairs/s)"
+    )
+    half = max(pairs / 2, 1)
+    reserve_ms = p99(asyncio.run(open_loop(server.api, key, half, seconds, "reserve")))
+    health_ms = p99(asyncio.run(open_loop(server.api, key, half, seconds, "health")))
+    print(
+        f"p99 reserve at half peak ({half:,.0f} pairs/s): {reserve_ms:.1f} ms vs GET "
+        f"/v1/health at the same rate {health_ms:.1f} ms (target <= 50 ms)"
+    )
+    if not Path(CHROMIUM).exists():
+        print("dashboard under load: skipped, Debian's chromium is not installed")
+        return
+    idle_s = render_seconds(server.dashboard)
+    loaded = subprocess.Popen(
+        ["wrk", "-t", "2", "-c", "64", "-d", "30s", "-s", _lua(PAIRS_LUA), server.api + "/"],
+        env={**os.environ, "BENCH_KEY": key}, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(2)
+    busy_s = render_seconds(server.dashboard)
+    loaded.send_signal(signal.SIGINT)
+    loaded.wait(timeout=60)
+    print(
+        f"home page rendered in Chromium at peak API load: {busy_s:.2f} s vs idle server "
+        f"{idle_s:.2f} s: x{busy_s / idle_s:.1f} (target < 3 s)"
+    )
+
+
+def _lua(script: str) -> str:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(script)
+    return lua.name
+
+
+if __name__ == "__main__":
+    main()
