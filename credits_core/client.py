@@ -280,6 +280,13 @@ class LedgerClient:
         body = {"to": to, "limit": limit, "max_attempts": max_attempts}
         return self._write("/admin/alerts/deliver", body)
 
+    def export(self, **fields: Any) -> dict[str, Any]:
+        """Write a usage export on the server's machine (fields of `ExportBody`)."""
+        for name in ("since", "until"):
+            if fields.get(name) is not None:
+                fields[name] = fields[name].isoformat()
+        return self._write("/admin/export", fields)
+
     def alerts(self, *, limit: int = 50) -> dict[str, Any]:
         return self._call("GET", "/admin/alerts", None, True, {"limit": limit})
 

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from credits_core.cli.ledger import moment
+from credits_core.client import connect
 from credits_core.export import EVENT_KINDS, FORMATS, GROUPINGS, UsageQuery, usage_export, write
 from credits_core.ledger import Ledger
 from credits_core.ledger.store import default_path
+
+FILTERS = ("since", "until", "users", "models", "providers", "plans", "kinds", "group_by")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -42,6 +46,20 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    remote = connect(args.db or default_path())
+    if remote is not None:  # the server that owns the file writes it
+        started = time.perf_counter()
+        with remote:
+            done = remote.export(
+                **{k: getattr(args, k) for k in FILTERS},
+                format=args.format,
+                out=str(Path(args.out).resolve()),
+                partition_by_month=args.partition_by_month,
+                overwrite=args.force,
+            )
+        seconds = time.perf_counter() - started
+        print(f"{done['path']}: {done['rows']:,} rows ({done['format']}) in {seconds:.2f} s")
+        return 0
     query = UsageQuery(
         since=args.since,
         until=args.until,

@@ -110,3 +110,18 @@ class DeliverBody(Body):
     to: StrictStr
     limit: StrictInt = 1_000
     max_attempts: StrictInt = 8
+
+
+class ExportBody(Body):
+    since: datetime | None = None
+    until: datetime | None = None
+    users: StrictStr = ""
+    models: StrictStr = ""
+    providers: StrictStr = ""
+    plans: StrictStr = ""
+    kinds: StrictStr = ""
+    group_by: StrictStr = ""
+    format: StrictStr = "csv"
+    out: StrictStr
+    partition_by_month: StrictBool = False
+    overwrite: StrictBool = False

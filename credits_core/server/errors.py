@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from credits_core.alerts import errors as alert_errors
 from credits_core.errors import CreditsError
+from credits_core.export import errors as export_errors
 from credits_core.ledger import errors as ledger_errors
 from credits_core.pricing import errors as pricing_errors
 
@@ -53,6 +55,8 @@ RULES: tuple[tuple[type[BaseException], int, str], ...] = (
     (ledger_errors.LedgerContention, 503, "ledger_unavailable"),
     (ledger_errors.LedgerError, 500, "ledger_error"),
     (pricing_errors.PricingError, 422, "pricing_error"),
+    (LookupError, 404, "not_found"),
+    (ValueError, 400, "invalid_request"),  # other modules' bad input (export, alerts)
 )
 # Which request field a bad-input error is about.
 FIELDS: tuple[tuple[type[BaseException], str], ...] = (
@@ -84,7 +88,7 @@ RETRY_AFTER_S = 1
 def from_exception(error: BaseException, *, field_name: str | None = None) -> ApiError:
     """The HTTP answer for a credits error (anything else: 500 with no detail)."""
     rule = next((r for r in RULES if isinstance(error, r[0])), None)
-    if rule is None:
+    if rule is None or not isinstance(error, CreditsError):
         return ApiError(500, "internal_error", "The server failed; nothing was written.")
     _cls, status, kind = rule
     extra: dict[str, Any] = {"class": type(error).__name__}
@@ -116,7 +120,7 @@ def _plain(value: object) -> object:
 
 CLASSES: dict[str, type[CreditsError]] = {
     cls.__name__: cls
-    for module in (ledger_errors, pricing_errors)
+    for module in (ledger_errors, pricing_errors, export_errors, alert_errors)
     for cls in vars(module).values()
     if isinstance(cls, type) and issubclass(cls, CreditsError)
 }

@@ -95,6 +95,8 @@ class Jobs:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task] = []
         self._inflight: set[asyncio.Future] = set()
+        self._basis: tuple[Any, Any] | None = None  # plans and price book, loaded once
+        self._rules: tuple[Any, Any] | None = None  # (file stamp, rules)
         self._unlisten: Callable[[], None] | None = None
 
     # ---------------------------------------------------------------- lifecycle
@@ -176,9 +178,19 @@ class Jobs:
         return f"{done.delivered} delivered, {done.pending} pending"
 
     def _evaluate(self, users: list[str] | None) -> str:
-        from credits_core.alerts import Evaluator
+        """Evaluate the alert rules (read again when their file changes) for `users`."""
+        from credits_core.alerts import AlertRules, Evaluator
+        from credits_core.plans import Plans
+        from credits_core.pricing import PriceBook
 
-        result = Evaluator(self.ledger).evaluate(users)
+        if self._basis is None:
+            self._basis = (Plans.load(), PriceBook.load())
+        path = AlertRules.default_path()
+        stamp = (path.stat().st_mtime_ns, path.stat().st_size) if path.exists() else None
+        if self._rules is None or self._rules[0] != stamp:
+            self._rules = (stamp, AlertRules.load(path))
+        plans, book = self._basis
+        result = Evaluator(self.ledger, self._rules[1], plans=plans, book=book).evaluate(users)
         return (
             f"{result.users} users: {result.opened} opened, {result.resolved} resolved, "
             f"{result.open} open"

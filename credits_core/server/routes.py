@@ -22,6 +22,7 @@ from credits_core.server.bodies import (
     DeliverBody,
     EvaluateBody,
     ExpireBody,
+    ExportBody,
     ExtendBody,
     GrantBody,
     QuoteBody,
@@ -348,19 +349,46 @@ async def deliver_alerts(
 ) -> JSONResponse:
     from credits_core.alerts import deliver
 
-    if not body.to.startswith(("http://", "https://")) and who.name != LOCAL_ADMIN:
-        raise ApiError(
-            403,
-            "forbidden",
-            "Only the server's own user (the local admin token) may deliver to a file; "
-            "deliver to a webhook URL instead.",
-            {"scope": "local-admin"},
-        )
+    if not body.to.startswith(("http://", "https://")):
+        local_only(who, "deliver to a file; deliver to a webhook URL instead")
     ledger = context_of(request).ledger
     result = await asyncio.to_thread(
         deliver, ledger, body.to, limit=body.limit, max_attempts=body.max_attempts
     )
     return ok(vars(result))
+
+
+@router.post("/admin/export")
+async def export(
+    body: ExportBody, request: Request, who: Annotated[Principal, Depends(needs("admin"))]
+) -> JSONResponse:
+    """Write a usage export to a file on the server's machine (`credits export`)."""
+    from credits_core.export import UsageQuery, usage_export, write
+
+    local_only(who, "write an export file")
+    fields = body.model_dump(exclude={"format", "out", "partition_by_month", "overwrite"})
+    query = usage_export(UsageQuery(**fields))
+    written = await asyncio.to_thread(
+        write,
+        context_of(request).ledger,
+        query,
+        body.format,
+        body.out,
+        partition_by_month=body.partition_by_month,
+        overwrite=body.overwrite,
+    )
+    return ok({"path": str(written.path), "format": written.format, "rows": written.rows})
+
+
+def local_only(who: Principal, what: str) -> None:
+    """Files are written as the server's user: only its own token may ask for that."""
+    if who.name != LOCAL_ADMIN:
+        raise ApiError(
+            403,
+            "forbidden",
+            f"Only the server's own user (the local admin token in <db>.server.json) may {what}.",
+            {"scope": "local-admin"},
+        )
 
 
 @router.get("/admin/alerts")

@@ -80,16 +80,18 @@ def serve(options: ServeOptions) -> int:
     ledger = Ledger.open(options.database, wait=options.wait_s)
     app = st.App(str(APP_SCRIPT), lifespan=_lifespan(options, ledger, api_socket))
     sys.argv = [str(APP_SCRIPT)]  # Streamlit's main script: its folder holds pages/
-    app.run(
-        config={
-            "server.address": options.host,
-            "server.port": options.port,
-            "server.headless": True,
-            "server.fileWatcherType": "none",
-            "server.runOnSave": False,
-            "browser.gatherUsageStats": False,
-        }
-    )
+    config = {
+        "server.address": options.host,
+        "server.port": options.port,
+        "server.headless": True,
+        "server.fileWatcherType": "none",
+        "server.runOnSave": False,
+        "browser.gatherUsageStats": False,
+    }
+    try:
+        app.run(config=config)
+    except KeyboardInterrupt:  # Ctrl-C, raised again once the shutdown above is complete
+        return 130
     return 0
 
 

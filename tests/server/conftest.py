@@ -40,19 +40,24 @@ class Served:
         self.url = f"http://127.0.0.1:{self.api_port}"
         self.dashboard = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "CREDITS_API_KEYS": str(keys_file), "CREDITS_DB": str(database)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "credits_core", "serve", "--db", str(database),
-             "--port", str(self.port), "--api-port", str(self.api_port), *extra],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        # output goes to files, so a chatty server never blocks on a full pipe
+        self.out_path = database.with_name(f"{database.name}.{self.api_port}.out")
+        self.err_path = database.with_name(f"{database.name}.{self.api_port}.err")
+        with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "credits_core", "serve", "--db", str(database),
+                 "--port", str(self.port), "--api-port", str(self.api_port), *extra],
+                cwd=ROOT, env=env, stdout=out, stderr=err,
+            )  # fmt: skip
         self.wait_healthy()
 
     def wait_healthy(self, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                out, err = self.process.communicate()
-                raise RuntimeError(f"credits serve exited {self.process.returncode}: {err}{out}")
+                raise RuntimeError(
+                    f"credits serve exited {self.process.returncode}: {self.output()}"
+                )
             try:
                 if httpx.get(self.url + "/v1/health", timeout=1).status_code == 200:
                     return
@@ -60,6 +65,9 @@ class Served:
                 pass
             time.sleep(0.1)
         raise RuntimeError("credits serve did not answer /v1/health in time")
+
+    def output(self) -> str:
+        return self.out_path.read_text() + self.err_path.read_text()
 
     def signal(self, number: int) -> int:
         self.process.send_signal(number)
@@ -74,8 +82,6 @@ class Served:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        for stream in (self.process.stdout, self.process.stderr):
-            stream.close()
 
 
 @pytest.fixture
@@ -101,9 +107,10 @@ def seed(database: Path) -> None:
         ledger.grant("u_rich", 100_000, kind="topup")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Iterator[tuple[Served, dict[str, str]]]:
-    """A server shared by a module's tests, with a key per scope."""
+    """A server shared by the tests that leave its accounts as they need them (u_500 is
+    only used by the flow test), with a key per scope."""
     folder = tmp_path_factory.mktemp("served")
     database, keys_file = folder / "ledger.duckdb", folder / "api_keys.toml"
     seed(database)

@@ -159,3 +159,20 @@ def test_health_reports_each_jobs_last_run(running):
     assert jobs["expire_holds"]["last_ok"] is True
     assert jobs["expire_grants"]["every_s"] == 300
     assert jobs["outbox"]["last_result"].startswith("idle: no destination")
+
+
+def test_alerts_and_export_commands_go_through_the_running_server(running, tmp_path):
+    served, _keys, _ = running
+    db = ["--db", str(served.database)]
+    evaluated = credits("alerts", "evaluate", *db)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "users evaluated against" in evaluated.stdout
+    listed = credits("alerts", "list", *db)
+    assert listed.returncode == 0 and "open alerts" in listed.stdout
+    out = tmp_path / "usage.csv"
+    exported = credits("export", "--out", str(out), "--kinds", "capture,release", *db)
+    assert exported.returncode == 0, exported.stderr
+    rows = int(exported.stdout.split(": ")[1].split()[0].replace(",", ""))
+    assert len(out.read_text().splitlines()) == rows + 1  # written by the server, with header
+    bad = credits("export", "--out", str(tmp_path / "x.csv"), "--group-by", "colour", *db)
+    assert bad.returncode == 2 and "Cannot group by 'colour'" in bad.stderr

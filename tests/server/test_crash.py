@@ -81,7 +81,7 @@ def test_sigterm_under_load_commits_and_closes_clean(tmp_path):
     database, _keys_file, _keys, served, thread, acked = _serve_under_load(tmp_path, seed=15)
     try:
         code = served.signal(signal.SIGTERM)
-        out = served.process.stdout.read()
+        out = served.out_path.read_text()
     finally:
         served.stop()
     thread.join(60)
@@ -90,3 +90,19 @@ def test_sigterm_under_load_commits_and_closes_clean(tmp_path):
     assert runfile.read_any(database) is None  # the server file is removed
     assert not database.with_name(database.name + ".wal").exists()  # checkpointed on close
     load.check_file(database, acked)
+
+
+def test_ctrl_c_stops_cleanly_without_a_traceback(tmp_path):
+    database, keys_file = tmp_path / "ledger.duckdb", tmp_path / "keys.toml"
+    load.fund(database)
+    served = Served(database, keys_file)
+    try:
+        code = served.signal(signal.SIGINT)
+        out, err = served.out_path.read_text(), served.err_path.read_text()
+    finally:
+        served.stop()
+    assert code == 130
+    assert "closed." in out and "Traceback" not in err
+    assert runfile.read_any(database) is None
+    with Ledger.open(database) as ledger:
+        assert ledger.check_invariants() == []
