@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from credits_core.ledger import Ledger
+from credits_core.server import runfile
 from credits_core.server.keys import SCOPES, KeyStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,10 +60,11 @@ class Served:
                     f"credits serve exited {self.process.returncode}: {self.output()}"
                 )
             try:
-                if httpx.get(self.url + "/v1/health", timeout=1).status_code == 200:
-                    return
+                healthy = httpx.get(self.url + "/v1/health", timeout=1).status_code == 200
             except httpx.TransportError:
-                pass
+                healthy = False
+            if healthy and runfile.find(self.database) is not None:
+                return
             time.sleep(0.1)
         raise RuntimeError("credits serve did not answer /v1/health in time")
 
@@ -126,8 +128,9 @@ def client(served: Served, key: str | None) -> httpx.Client:
 
 
 def pytest_collection_modifyitems(config, items):
-    """`long` tests run only when asked for (`-m long`, as `make test-long` does)."""
-    if "long" in (config.getoption("markexpr") or ""):
+    """The `long` variants here run only when asked for (`make test-long`: the long test
+    profile, or `-m long`)."""
+    if os.environ.get("CREDITS_TEST_PROFILE") == "long" or "long" in config.getoption("markexpr"):
         return
     skip = pytest.mark.skip(reason="long variant: run with -m long (make test-long)")
     for item in items:

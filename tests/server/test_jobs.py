@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 from credits_core.alerts import users_in_alert
@@ -19,6 +20,24 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def run(scenario) -> None:
+    """asyncio.run(scenario()) in a thread of its own: a browser test's loop may be
+    running in this one."""
+    failures: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            run(scenario)
+        except BaseException as error:
+            failures.append(error)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(60)
+    if failures:
+        raise failures[0]
 
 
 async def wait_for(condition, timeout_s: float = 10) -> None:
@@ -55,7 +74,7 @@ def test_jobs_expire_holds_and_evaluate_touched_users(tmp_path):
             await jobs.stop()
         assert jobs_module.running() is None
 
-    asyncio.run(scenario())
+    run(scenario)
     assert job_table() is None  # outside `credits serve` there are no jobs to show
     assert ledger.check_invariants() == []
     ledger.close()
@@ -75,5 +94,5 @@ def test_a_failing_job_records_its_error_and_runs_again(tmp_path):
         finally:
             await jobs.stop()
 
-    asyncio.run(scenario())
+    run(scenario)
     ledger.close()
