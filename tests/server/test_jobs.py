@@ -33,9 +33,10 @@ def run(scenario) -> None:
         except BaseException as error:
             failures.append(error)
 
-    thread = threading.Thread(target=target)
+    thread = threading.Thread(target=target, daemon=True)
     thread.start()
-    thread.join(60)
+    thread.join(120)
+    assert not thread.is_alive(), "the scenario did not finish in 120 s"
     if failures:
         raise failures[0]
 
