@@ -88,3 +88,31 @@ def test_python_client_raises_the_ledgers_errors(server):
         history = ledger.history("u_client", limit=None)
         assert list(history["kind"]) == ["release", "capture", "reserve", "grant"]
         assert ledger.check_invariants() == []
+
+
+def test_usage_as_parquet_books_finished_generations(server):
+    import io
+
+    import pandas as pd
+
+    served, keys = server
+    events = pd.DataFrame(
+        {
+            "user_id": ["u_rich", "u_rich", "u_nobody"],
+            "credits": [40, 60, 5],
+            "ts": pd.to_datetime(["2026-01-01T10:00Z", "2026-01-01T11:00Z", "2026-01-01T12:00Z"]),
+            "success": [True, False, True],
+            "transaction_id": ["ext-parquet-1", "ext-parquet-2", "ext-parquet-3"],
+        }
+    )
+    body = io.BytesIO()
+    events.to_parquet(body)
+    http = client(served, keys["admin"])
+    headers = {"Content-Type": "application/vnd.apache.parquet"}
+    reply = http.post("/usage", content=body.getvalue(), headers=headers)
+    assert reply.status_code == 200, reply.text
+    answer = reply.json()
+    assert (answer["booked"], answer["rejected"]) == (2, 1)
+    assert [o["status"] for o in answer["outcomes"]] == ["captured", "released", "unknown_account"]
+    again = http.post("/usage", content=body.getvalue(), headers=headers).json()
+    assert [o["status"] for o in again["outcomes"]][:2] == ["duplicate", "duplicate"]
