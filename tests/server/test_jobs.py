@@ -29,7 +29,7 @@ def run(scenario) -> None:
 
     def target() -> None:
         try:
-            run(scenario)
+            asyncio.run(scenario())
         except BaseException as error:
             failures.append(error)
 
