@@ -48,7 +48,6 @@ else:
         hide_index=True,
         width="stretch",
         column_config={
-            "every_s": st.column_config.NumberColumn("every", format="%d s"),
             "last_run_at": st.column_config.DatetimeColumn("last run", format="HH:mm:ss"),
             "ok": st.column_config.CheckboxColumn("ok"),
         },

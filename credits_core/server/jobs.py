@@ -236,7 +236,7 @@ def job_table() -> pd.DataFrame | None:
         {
             "job": name,
             "what": s["what"],
-            "every_s": s["every_s"] or None,
+            "when": f"every {s['every_s']:g} s" if s["every_s"] else "after writes",
             "last_run_at": pd.Timestamp(s["last_run_at"]) if s["last_run_at"] else pd.NaT,
             "ok": s["last_ok"],
             "result": s["last_error"] or s["last_result"],
