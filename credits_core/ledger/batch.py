@@ -5,13 +5,12 @@ AccountState at once and records here what must reach the file: journal entries
 (numbered, with the balance after each), new accounts, grants and holds, the final
 state of the grants and holds it changed, and the first result of each keyed write.
 `write()` then puts all of it in the file with one set-based statement per table,
-inside the writer's transaction. A hold placed and resolved in one batch is inserted
-once, as it ends.
+inside the writer's transaction: a few rows as a parameterised VALUES list, many as
+an Arrow table. A hold placed and resolved in one batch is inserted once, as it ends.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,28 +21,6 @@ import pyarrow as pa
 
 from credits_core.ledger.state import AccountState, GrantState
 from credits_core.ledger.values import Grant, Reservation
-
-TIMESTAMP = pa.timestamp("us", tz="UTC")
-DRAWN = pa.list_(pa.struct([("grant_id", pa.string()), ("credits", pa.int64())]))
-JOURNAL_SCHEMA = pa.schema(
-    [
-        ("account_no", pa.int32()),
-        ("seq", pa.int64()),
-        ("user_id", pa.string()),
-        ("ts", TIMESTAMP),
-        ("kind", pa.string()),
-        ("credits", pa.int64()),
-        ("held", pa.int64()),
-        ("balance_after", pa.int64()),
-        ("held_after", pa.int64()),
-        ("transaction_id", pa.string()),
-        ("grant_id", pa.string()),
-        ("reason", pa.string()),
-        ("actor", pa.string()),
-        ("model", pa.string()),
-        ("metadata", pa.string()),
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -147,207 +124,190 @@ class Batch:
 
     def write(self, cur: duckdb.DuckDBPyConnection) -> None:
         """Put the batch in the file: one statement per table it changes."""
-        self._write_accounts(cur)
-        self._write_journal(cur)
-        self._write_grants(cur)
-        self._write_holds(cur)
-        self._write_keys(cur)
-
-    def _write_accounts(self, cur: duckdb.DuckDBPyConnection) -> None:
-        if self.new_accounts:
-            opened = pa.table(
-                {
-                    "user_id": [s.user_id for s in self.new_accounts],
-                    "account_no": pa.array([s.account_no for s in self.new_accounts], pa.int32()),
-                    "email": pa.array([s.email for s in self.new_accounts], pa.string()),
-                    "plan": pa.array([s.plan for s in self.new_accounts], pa.string()),
-                    "created_at": pa.array([s.created_at for s in self.new_accounts], TIMESTAMP),
-                }
-            )
-            cur.register("batch_new_accounts", opened)
-            cur.execute(
-                """
-                INSERT INTO accounts (user_id, account_no, email, plan, created_at)
-                SELECT user_id, account_no, email, plan, created_at FROM batch_new_accounts
-                """
-            )
-        if not self.accounts:
-            return
-        moved = pa.table(
-            {
-                "account_no": pa.array(list(self.accounts), pa.int32()),
-                "total": pa.array([s.total for s in self.accounts.values()], pa.int64()),
-                "held": pa.array([s.held for s in self.accounts.values()], pa.int64()),
-                "entries": pa.array([s.entries for s in self.accounts.values()], pa.int64()),
-            }
-        )
-        cur.register("batch_balances", moved)
-        (updated,) = cur.execute(
-            """
-            UPDATE accounts SET total = b.total, held = b.held, entries = b.entries
-            FROM batch_balances AS b WHERE accounts.account_no = b.account_no
-            """
-        ).fetchone()
-        assert updated == len(self.accounts), (updated, len(self.accounts))
-
-    def _write_journal(self, cur: duckdb.DuckDBPyConnection) -> None:
-        if not self.journal:
-            return
-        columns = list(zip(*self.journal, strict=True))
-        entries = pa.Table.from_arrays(
-            [pa.array(column, f.type) for column, f in zip(columns, JOURNAL_SCHEMA, strict=True)],
-            schema=JOURNAL_SCHEMA,
-        )
-        cur.register("batch_journal", entries)
-        cur.execute(
-            """
-            INSERT INTO journal (account_no, seq, user_id, ts, kind, credits, held,
-                                 balance_after, held_after, transaction_id, grant_id, reason,
-                                 actor, model, metadata)
-            SELECT account_no, seq, user_id, ts, kind, credits, held, balance_after,
-                   held_after, transaction_id, grant_id, reason, actor, model, metadata
-            FROM batch_journal
-            """
-        )
-
-    def _write_grants(self, cur: duckdb.DuckDBPyConnection) -> None:
-        placed = {grant.grant_id for grant, _ in self.new_grants}
-        if self.new_grants:
-            remaining = {g.grant_id: g.remaining for g in self.grants.values()}
-            rows = [(g, remaining.get(g.grant_id, g.remaining), seq) for g, seq in self.new_grants]
-            granted = pa.table(
-                {
-                    "grant_id": [g.grant_id for g, _, _ in rows],
-                    "user_id": [g.user_id for g, _, _ in rows],
-                    "kind": [g.kind for g, _, _ in rows],
-                    "credits": pa.array([g.credits for g, _, _ in rows], pa.int64()),
-                    "remaining": pa.array([left for _, left, _ in rows], pa.int64()),
-                    "priority": pa.array([g.priority for g, _, _ in rows], pa.int32()),
-                    "expires_at": pa.array([g.expires_at for g, _, _ in rows], TIMESTAMP),
-                    "created_at": pa.array([g.created_at for g, _, _ in rows], TIMESTAMP),
-                    "grant_seq": pa.array([seq for _, _, seq in rows], pa.int64()),
-                    "transaction_id": [g.transaction_id for g, _, _ in rows],
-                    "reason": pa.array([g.reason for g, _, _ in rows], pa.string()),
-                    "actor": pa.array([g.actor for g, _, _ in rows], pa.string()),
-                }
-            )
-            cur.register("batch_new_grants", granted)
-            cur.execute(
-                """
-                INSERT INTO grants (grant_id, user_id, kind, credits, remaining, priority,
-                                    expires_at, created_at, grant_seq, transaction_id, reason,
-                                    actor)
-                SELECT grant_id, user_id, kind, credits, remaining, priority, expires_at,
-                       created_at, grant_seq, transaction_id, reason, actor
-                FROM batch_new_grants
-                """
-            )
-        changed = [g for g in self.grants.values() if g.grant_id not in placed]
-        if changed:
-            left = pa.table(
-                {
-                    "grant_id": [g.grant_id for g in changed],
-                    "remaining": pa.array([g.remaining for g in changed], pa.int64()),
-                }
-            )
-            cur.register("batch_grants", left)
-            (updated,) = cur.execute(
-                """
-                UPDATE grants SET remaining = b.remaining
-                FROM batch_grants AS b WHERE grants.grant_id = b.grant_id
-                """
-            ).fetchone()
-            assert updated == len(changed), (updated, len(changed))
-
-    def _write_holds(self, cur: duckdb.DuckDBPyConnection) -> None:
-        if self.new_holds:
-            placed = [hold for hold, _ in self.new_holds.values()]
-            table = _holds_table(placed)
-            table = table.append_column("actor", pa.array([a for _, a in self.new_holds.values()],
-                                                          pa.string()))  # fmt: skip
-            cur.register("batch_new_holds", table)
-            cur.execute(f"INSERT INTO holds BY NAME SELECT {HOLD_INSERT} FROM batch_new_holds")
-        if self.holds:
-            cur.register("batch_holds", _holds_table(list(self.holds.values())))
-            (updated,) = cur.execute(
-                """
-                UPDATE holds SET status = b.status, captured = b.captured,
-                       released = b.released, resolved_at = b.resolved_at,
-                       expires_at = b.expires_at
-                FROM batch_holds AS b WHERE holds.transaction_id = b.transaction_id
-                """
-            ).fetchone()
-            assert updated == len(self.holds), (updated, len(self.holds))
-        if self.refunded:
-            refunds = pa.table(
-                {
-                    "transaction_id": list(self.refunded),
-                    "refunded_at": pa.array(list(self.refunded.values()), TIMESTAMP),
-                }
-            )
-            cur.register("batch_refunds", refunds)
-            cur.execute(
-                """
-                UPDATE holds SET refunded_at = r.refunded_at
-                FROM batch_refunds AS r WHERE holds.transaction_id = r.transaction_id
-                """
-            )
-
-    def _write_keys(self, cur: duckdb.DuckDBPyConnection) -> None:
-        if not self.keys:
-            return
-        records = [(key, record, now) for key, (record, now) in self.keys.items()]
-        keys = pa.table(
-            {
-                "key": [key for key, _, _ in records],
-                "operation": [r.operation for _, r, _ in records],
-                "fingerprint": [r.fingerprint for _, r, _ in records],
-                "result": [json.dumps(r.result) for _, r, _ in records],
-                "created_at": pa.array([now for _, _, now in records], TIMESTAMP),
-            }
-        )
-        cur.register("batch_keys", keys)
-        cur.execute(
-            """
-            INSERT INTO idempotency_keys (key, operation, fingerprint, result, created_at)
-            SELECT key, operation, fingerprint, result, created_at FROM batch_keys
-            """
-        )
+        placed_grants = {grant.grant_id for grant, _ in self.new_grants}
+        left = {g.grant_id: g.remaining for g in self.grants.values()}
+        _run(cur, INSERT_ACCOUNTS, ACCOUNT_ROWS, [
+            (s.user_id, s.account_no, s.email, s.plan, s.created_at) for s in self.new_accounts
+        ])  # fmt: skip
+        moved = _run(cur, MOVE_BALANCES, BALANCE_ROWS, [
+            (s.account_no, s.total, s.held, s.entries) for s in self.accounts.values()
+        ])  # fmt: skip
+        assert moved in (None, len(self.accounts)), (moved, len(self.accounts))
+        _run(cur, INSERT_ENTRIES, ENTRY_ROWS, self.journal)
+        _run(cur, INSERT_GRANTS, GRANT_ROWS, [
+            (g.grant_id, g.user_id, g.kind, g.credits, left.get(g.grant_id, g.remaining),
+             g.priority, g.expires_at, g.created_at, seq, g.transaction_id, g.reason, g.actor)
+            for g, seq in self.new_grants
+        ])  # fmt: skip
+        changed = [(g.grant_id, g.remaining) for g in self.grants.values()
+                   if g.grant_id not in placed_grants]  # fmt: skip
+        updated = _run(cur, MOVE_GRANTS, REMAINING_ROWS, changed)
+        assert updated in (None, len(changed)), (updated, len(changed))
+        _run(cur, INSERT_HOLDS, HOLD_ROWS, [
+            _hold_row(hold, actor) for hold, actor in self.new_holds.values()
+        ])  # fmt: skip
+        updated = _run(cur, MOVE_HOLDS, HOLD_CHANGE_ROWS, [
+            (h.transaction_id, h.status, h.captured, h.released, h.resolved_at, h.expires_at)
+            for h in self.holds.values()
+        ])  # fmt: skip
+        assert updated in (None, len(self.holds)), (updated, len(self.holds))
+        _run(cur, MARK_REFUNDS, REFUND_ROWS, list(self.refunded.items()))
+        _run(cur, INSERT_KEYS, KEY_ROWS, [
+            (key, r.operation, r.fingerprint, json.dumps(r.result), now)
+            for key, (r, now) in self.keys.items()
+        ])  # fmt: skip
 
 
-HOLD_INSERT = (
-    "transaction_id, user_id, credits, status, reason, actor, model, metadata, options, "
-    "price_book_version, created_at, expires_at, resolved_at, captured, released, "
-    "provider_cost_usd, drawn"
-)
+# ------------------------------------------------------------------- row sources
+
+VALUES_ROWS = 4  # up to this many rows go in as a VALUES list, more as an Arrow table
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+DRAWN_TYPE = "STRUCT(grant_id VARCHAR, credits BIGINT)[]"
 
 
-def _holds_table(holds: list[Reservation]) -> pa.Table:
-    def column(name: str, kind: pa.DataType) -> pa.Array:
-        return pa.array([getattr(h, name) for h in holds], kind)
+@dataclass(frozen=True)
+class RowSpec:
+    """The rows of one statement: their alias and columns (name, DuckDB type, Arrow type)."""
 
-    values = {
-        "transaction_id": column("transaction_id", pa.string()),
-        "user_id": column("user_id", pa.string()),
-        "credits": column("credits", pa.int64()),
-        "status": column("status", pa.string()),
-        "reason": column("reason", pa.string()),
-        "model": column("model", pa.string()),
-        "metadata": column("metadata_json", pa.string()),
-        "options": column("options_json", pa.string()),
-        "price_book_version": column("price_book_version", pa.string()),
-        "created_at": column("created_at", TIMESTAMP),
-        "expires_at": column("expires_at", TIMESTAMP),
-        "resolved_at": column("resolved_at", TIMESTAMP),
-        "captured": column("captured", pa.int64()),
-        "released": column("released", pa.int64()),
-        "provider_cost_usd": column("provider_cost_usd", pa.float64()),
-        "drawn": pa.array(
-            [[{"grant_id": g, "credits": c} for g, c in h.drawn] for h in holds], DRAWN
-        ),
-    }
-    return pa.table(values)
+    alias: str
+    columns: tuple[tuple[str, str, pa.DataType], ...]
 
 
-def replaced(hold: Reservation, **changes: object) -> Reservation:
-    return dataclasses.replace(hold, **changes)
+def _spec(alias: str, *columns: tuple[str, str, pa.DataType]) -> RowSpec:
+    return RowSpec(alias, columns)
+
+
+def _varchar(name: str) -> tuple[str, str, pa.DataType]:
+    return (name, "VARCHAR", pa.string())
+
+
+def _bigint(name: str) -> tuple[str, str, pa.DataType]:
+    return (name, "BIGINT", pa.int64())
+
+
+def _time(name: str) -> tuple[str, str, pa.DataType]:
+    return (name, "TIMESTAMPTZ", TIMESTAMP)
+
+
+ACCOUNT_ROWS = _spec(
+    "a", _varchar("user_id"), ("account_no", "INTEGER", pa.int32()), _varchar("email"),
+    _varchar("plan"), _time("created_at"),
+)  # fmt: skip
+BALANCE_ROWS = _spec(
+    "b", ("account_no", "INTEGER", pa.int32()), _bigint("total"), _bigint("held"),
+    _bigint("entries"),
+)  # fmt: skip
+ENTRY_ROWS = _spec(
+    "e", ("account_no", "INTEGER", pa.int32()), _bigint("seq"), _varchar("user_id"),
+    _time("ts"), _varchar("kind"), _bigint("credits"), _bigint("held"),
+    _bigint("balance_after"), _bigint("held_after"), _varchar("transaction_id"),
+    _varchar("grant_id"), _varchar("reason"), _varchar("actor"), _varchar("model"),
+    _varchar("metadata"),
+)  # fmt: skip
+GRANT_ROWS = _spec(
+    "g", _varchar("grant_id"), _varchar("user_id"), _varchar("kind"), _bigint("credits"),
+    _bigint("remaining"), ("priority", "INTEGER", pa.int32()), _time("expires_at"),
+    _time("created_at"), _bigint("grant_seq"), _varchar("transaction_id"), _varchar("reason"),
+    _varchar("actor"),
+)  # fmt: skip
+REMAINING_ROWS = _spec("r", _varchar("grant_id"), _bigint("remaining"))
+HOLD_ROWS = _spec(
+    "h", _varchar("transaction_id"), _varchar("user_id"), _bigint("credits"),
+    _varchar("status"), _varchar("reason"), _varchar("actor"), _varchar("model"),
+    _varchar("metadata"), _varchar("options"), _varchar("price_book_version"),
+    _time("created_at"), _time("expires_at"), _time("resolved_at"), _bigint("captured"),
+    _bigint("released"), ("provider_cost_usd", "DOUBLE", pa.float64()),
+    ("drawn", DRAWN_TYPE,
+     pa.list_(pa.struct([("grant_id", pa.string()), ("credits", pa.int64())]))),
+)  # fmt: skip
+HOLD_CHANGE_ROWS = _spec(
+    "h", _varchar("transaction_id"), _varchar("status"), _bigint("captured"),
+    _bigint("released"), _time("resolved_at"), _time("expires_at"),
+)  # fmt: skip
+REFUND_ROWS = _spec("r", _varchar("transaction_id"), _time("refunded_at"))
+KEY_ROWS = _spec(
+    "k", _varchar("key"), _varchar("operation"), _varchar("fingerprint"), _varchar("result"),
+    _time("created_at"),
+)  # fmt: skip
+
+INSERT_ACCOUNTS = """
+INSERT INTO accounts (user_id, account_no, email, plan, created_at)
+SELECT user_id, account_no, email, plan, created_at FROM {rows}
+"""
+MOVE_BALANCES = """
+UPDATE accounts SET total = b.total, held = b.held, entries = b.entries
+FROM {rows} WHERE accounts.account_no = b.account_no
+"""
+INSERT_ENTRIES = """
+INSERT INTO journal (account_no, seq, user_id, ts, kind, credits, held, balance_after,
+                     held_after, transaction_id, grant_id, reason, actor, model, metadata)
+SELECT account_no, seq, user_id, ts, kind, credits, held, balance_after, held_after,
+       transaction_id, grant_id, reason, actor, model, metadata
+FROM {rows}
+"""
+INSERT_GRANTS = """
+INSERT INTO grants (grant_id, user_id, kind, credits, remaining, priority, expires_at,
+                    created_at, grant_seq, transaction_id, reason, actor)
+SELECT grant_id, user_id, kind, credits, remaining, priority, expires_at, created_at,
+       grant_seq, transaction_id, reason, actor
+FROM {rows}
+"""
+MOVE_GRANTS = """
+UPDATE grants SET remaining = r.remaining FROM {rows} WHERE grants.grant_id = r.grant_id
+"""
+INSERT_HOLDS = """
+INSERT INTO holds (transaction_id, user_id, credits, status, reason, actor, model, metadata,
+                   options, price_book_version, created_at, expires_at, resolved_at,
+                   captured, released, provider_cost_usd, drawn)
+SELECT transaction_id, user_id, credits, status, reason, actor, model, metadata, options,
+       price_book_version, created_at, expires_at, resolved_at, captured, released,
+       provider_cost_usd, drawn
+FROM {rows}
+"""
+MOVE_HOLDS = """
+UPDATE holds SET status = h.status, captured = h.captured, released = h.released,
+                 resolved_at = h.resolved_at, expires_at = h.expires_at
+FROM {rows} WHERE holds.transaction_id = h.transaction_id
+"""
+MARK_REFUNDS = """
+UPDATE holds SET refunded_at = r.refunded_at
+FROM {rows} WHERE holds.transaction_id = r.transaction_id
+"""
+INSERT_KEYS = """
+INSERT INTO idempotency_keys (key, operation, fingerprint, result, created_at)
+SELECT key, operation, fingerprint, result, created_at FROM {rows}
+"""
+
+
+def _run(
+    cur: duckdb.DuckDBPyConnection, statement: str, spec: RowSpec, rows: list[tuple]
+) -> int | None:
+    """Run `statement` over `rows` (nothing when there are none); the rows it changed."""
+    if not rows:
+        return None
+    names = ", ".join(name for name, _, _ in spec.columns)
+    if len(rows) <= VALUES_ROWS:
+        one = "(" + ", ".join(f"?::{kind}" for _, kind, _ in spec.columns) + ")"
+        source = f"(VALUES {', '.join([one] * len(rows))}) AS {spec.alias}({names})"
+        params = [value for row in rows for value in row]
+    else:
+        table = pa.Table.from_arrays(
+            [pa.array(column, arrow) for column, (_, _, arrow) in
+             zip(zip(*rows, strict=True), spec.columns, strict=True)],
+            names=[name for name, _, _ in spec.columns],
+        )  # fmt: skip
+        view = f"batch_{spec.alias}"
+        cur.register(view, table)
+        source, params = f"{view} AS {spec.alias}", []
+    found = cur.execute(statement.format(rows=source), params).fetchone()
+    return None if found is None else int(found[0])
+
+
+def _hold_row(hold: Reservation, actor: str | None) -> tuple:
+    drawn = [{"grant_id": grant_id, "credits": credits} for grant_id, credits in hold.drawn]
+    return (
+        hold.transaction_id, hold.user_id, hold.credits, hold.status, hold.reason, actor,
+        hold.model, hold.metadata_json, hold.options_json, hold.price_book_version,
+        hold.created_at, hold.expires_at, hold.resolved_at, hold.captured, hold.released,
+        hold.provider_cost_usd, drawn,
+    )  # fmt: skip
