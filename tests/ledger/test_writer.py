@@ -81,7 +81,8 @@ def operations(seed: int, users: list[str]) -> list[tuple]:
     for _ in range(5):
         user = rng.choice(users)
         calls.append(("grant", user, rng.randint(50, 200)))
-        calls.append(("hold", user, rng.randint(1, 40), rng.choice(["all", "part", "none", "open"])))
+        outcome = rng.choice(["all", "part", "none", "open"])
+        calls.append(("hold", user, rng.randint(1, 40), outcome))
     return calls
 
 
