@@ -37,6 +37,9 @@ MENU = (
         ":material/receipt_long:",
         Action.READ_HISTORY,
     ),
+    PageLink(
+        "pages/support_log.py", "Support log", ":material/manage_history:", Action.READ_HISTORY
+    ),
     PageLink("pages/usage_export.py", "Usage export", ":material/download:", Action.EXPORT),
     PageLink(
         "pages/balance_simulator.py", "Balance simulator", ":material/query_stats:", Action.SIMULATE
