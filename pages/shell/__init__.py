@@ -157,6 +157,9 @@ def table(
     )
 
 
-def usd(amount: float, places: int = 2) -> str:
-    """Dollars with the sign in front: $1,234.50, -$0.36 (`places` decimals)."""
-    return f"-${-amount:,.{places}f}" if amount < 0 else f"${amount:,.{places}f}"
+def usd(amount: float, places: int = 2, *, signed: bool = False) -> str:
+    """Dollars with the sign in front: $1,234.50, -$0.36 (`places` decimals); with
+    `signed`, a gain shows its + too (+$1,926.54), as a change does."""
+    if amount < 0:
+        return f"-${-amount:,.{places}f}"
+    return f"{'+' if signed else ''}${amount:,.{places}f}"

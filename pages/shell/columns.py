@@ -87,7 +87,21 @@ LABELS: dict[str, tuple[str, str, str | None]] = {
     "run": ("Run", "int", "small"),
     "step": ("Step", "text", "medium"),
     "detail": ("Detail", "text", "large"),
+    "sku": ("SKU (options)", "text", "large"),
+    "days_earlier": ("Days earlier", "decimal", "small"),
+    "credits_change": ("Credits change", "signed", "small"),
+    "credits_charged": ("Credits charged", "int", "small"),
+    "credits_each": ("Credits each", "int", "small"),
+    "generations": ("Generations", "int", "small"),
+    "refused": ("Refused", "int", "small"),
+    "spent": ("Spent", "int", "small"),
+    "item": ("Item", "text", "medium"),
+    "usd": ("USD", "money", "small"),
 }
+
+
+# Sums of dollars in the simulator's tables: revenue_before, cost_after, margin_after...
+MONEY_PREFIXES = ("revenue_", "cost_", "margin_before", "margin_after", "paid_")
 
 
 def label_of(name: str) -> str:
@@ -104,9 +118,9 @@ def label_of(name: str) -> str:
 def _kind_of(name: str, dtype) -> str:
     if name in LABELS:
         return LABELS[name][1]
-    if name.endswith("_usd"):
+    if name.endswith("_usd") or name.startswith(MONEY_PREFIXES):
         return "money"
-    if name.endswith("_pct"):
+    if name.endswith("_pct") or name.startswith("margin_pct"):
         return "percent"
     if pd.api.types.is_bool_dtype(dtype):
         return "flag"
