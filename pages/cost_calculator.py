@@ -64,11 +64,6 @@ with right:
         st.caption("The provider cost is an estimate: no primary source was found.")
     if quote.derived:
         st.caption("This price is derived by the cost-plus rule, not set by hand.")
-    shell.table(
-        pd.DataFrame([vars(step) for step in quote.breakdown]),
-        key="breakdown",
-        config={"credits": st.column_config.NumberColumn("Credits", format="%,d")},
-    )
     st.caption(f"Price book {quote.price_book_version}")
 
     st.markdown("**Can this user afford it?** (priced for the user's own plan)")
@@ -86,6 +81,17 @@ with right:
                 "on, whatever plan is picked above."
             )
 
+st.markdown("**How the price is made**")
+shell.table(
+    pd.DataFrame([vars(step) for step in quote.breakdown]),
+    key="breakdown",
+    config={
+        "rule": st.column_config.TextColumn("Step", width=140),
+        "detail": st.column_config.TextColumn("Detail", width="large"),
+        "credits": st.column_config.NumberColumn("Credits", format="%,d", width=90),
+    },
+)
+
 st.subheader("Catalog and margins")
 credit_usd = st.number_input(
     "USD value of one credit",
@@ -100,7 +106,11 @@ st.caption(
     f"{len(catalog)} SKUs; {below} sold below the provider's cost at this credit value on "
     "the list price or on some plan (tinted; see 'Below cost on')."
 )
-plans = book.plans()
+# plans that pay other prices than the list price (the rest pay the list price)
+plans = [p for p in book.plans() if (catalog[f"credits_{p}"] != catalog["credits"]).any()]
+at_list = [p for p in book.plans() if p not in plans]
+if at_list:
+    st.caption(f"Plans {', '.join(at_list)} pay the list price; their margins are the list's.")
 shell.table(
     catalog,
     key="catalog",

@@ -16,6 +16,7 @@ from credits_core.support_review import (
     review_refund,
 )
 from pages import shell
+from pages.shell import columns
 
 SHOWN_MATCHES = 20
 
@@ -100,7 +101,8 @@ st.caption(f"{entries:,} entries match; newest first; balance after is the runni
 shell.table(
     journal,
     key="journal",
-    main=["ts", "kind", "credits", "balance_after", "available_after", "model", "actor", "reason"],
+    main=["ts", "kind", "credits", "balance_after", "model", "actor", "reason"],
+    config={"credits": st.column_config.NumberColumn("Credits", format=columns.SIGNED, width=75)},
 )
 st.download_button(
     "Download these entries (CSV)",

@@ -21,28 +21,28 @@ MONEY = "dollar"  # $1,234.57
 UNIT_MONEY = "$%.4f"  # what one generation costs: four places ($0.0035)
 PERCENT = "%.1f%%"
 
-# Column name -> (label, kind, width); kinds: text, int, signed, decimal, money,
-# unit_money, percent, when, day, flag, duration, json.
-LABELS: dict[str, tuple[str, str, str | None]] = {
+# Column name -> (label, kind, width: small/medium/large or pixels); kinds: text, int,
+# signed, decimal, money, unit_money, percent, when, day, flag, duration, json.
+LABELS: dict[str, tuple[str, str, str | int | None]] = {
     "user_id": ("User", "text", "small"),
     "email": ("Email", "text", "medium"),
     "plan": ("Plan", "text", "small"),
     "agent": ("Agent", "text", "medium"),
-    "actor": ("By", "text", "medium"),
-    "kind": ("Kind", "text", "small"),
-    "ts": ("When (UTC)", "when", "medium"),
-    "credits": ("Credits", "signed", "small"),
+    "actor": ("By", "text", 120),
+    "kind": ("Kind", "text", 80),
+    "ts": ("When (UTC)", "when", 135),
+    "credits": ("Credits", "int", 75),
     "held": ("Held", "int", "small"),
     "total": ("Total", "int", "small"),
     "available": ("Available", "int", "small"),
-    "balance_after": ("Balance after", "int", "small"),
+    "balance_after": ("Balance after", "int", 105),
     "held_after": ("Held after", "int", "small"),
-    "available_after": ("Available after", "int", "small"),
+    "available_after": ("Available after", "int", 115),
     "transaction_id": ("Transaction", "text", "medium"),
     "grant_id": ("Grant", "text", "medium"),
     "reason": ("Reason", "text", "large"),
-    "model": ("Model", "text", "medium"),
-    "options": ("Options", "text", "large"),
+    "model": ("Model", "text", 160),
+    "options": ("Options", "text", 200),
     "metadata": ("Details", "json", "large"),
     "seq": ("Entry #", "int", "small"),
     "remaining": ("Remaining", "int", "small"),
@@ -54,12 +54,12 @@ LABELS: dict[str, tuple[str, str, str | None]] = {
     "provider": ("Provider", "text", "small"),
     "modality": ("Modality", "text", "small"),
     "usd_value": ("USD value", "unit_money", "small"),
-    "provider_cost_usd": ("Provider cost", "unit_money", "small"),
+    "provider_cost_usd": ("Provider cost", "unit_money", 95),
     "cost_is_estimate": ("Cost estimated", "flag", "small"),
     "margin_usd": ("Margin", "unit_money", "small"),
-    "margin_pct": ("Margin %", "percent", "small"),
+    "margin_pct": ("Margin %", "percent", 80),
     "below_cost": ("Below cost", "flag", "small"),
-    "below_cost_plans": ("Below cost on", "text", "medium"),
+    "below_cost_on": ("Below cost on", "text", 150),
     "derived": ("Derived", "flag", "small"),
     "promotion": ("Promotion", "text", "small"),
     "price_book_version": ("Price book", "text", "small"),
@@ -133,7 +133,7 @@ def _kind_of(name: str, dtype) -> str:
     return "text"
 
 
-def column(name: str, dtype=None, width: str | None = None):
+def column(name: str, dtype=None, width: str | int | None = None):
     """The st.column_config for one column."""
     label = label_of(name)
     kind = _kind_of(name, dtype)
