@@ -116,9 +116,12 @@ def acknowledge_form() -> None:
         try:
             count = alerts.acknowledge_user(ledger, identity, user_id, note)
         except CreditsError as error:
+            st.session_state.acknowledged = None
             st.error(str(error))
-        else:
-            st.success(f"Acknowledged {count} open alert(s) of {user_id}.")
+        else:  # kept until the next acknowledgement: the list refreshes every few seconds
+            st.session_state.acknowledged = f"Acknowledged {count} open alert(s) of {user_id}."
+    if st.session_state.get("acknowledged"):
+        st.success(st.session_state.acknowledged)
 
 
 def outbox() -> None:

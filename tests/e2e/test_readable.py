@@ -28,7 +28,7 @@ def demo_db(tmp_path_factory):
     return path
 
 
-def test_support_pages_on_a_fresh_server(page, start_server, demo_db):
+def test_support_pages_and_a_broken_draft_on_a_fresh_server(page, start_server, demo_db):
     with Ledger.open(demo_db) as ledger:
         count = ledger.count_accounts("@example.com")
     server = start_server(demo_db)
@@ -56,9 +56,6 @@ def test_support_pages_on_a_fresh_server(page, start_server, demo_db):
     expect(page.get_by_text("support actions match")).to_be_visible()
     screenshot(page, "support_log")
 
-
-def test_cost_calculator_lists_a_broken_drafts_problems(page, start_server, demo_db):
-    server = start_server(demo_db)
     page.goto(f"{server.url}/cost_calculator")
     wait_idle(page)
     screenshot(page, "cost_calculator_catalog")
