@@ -710,8 +710,8 @@ class Ledger:
     def find_accounts(self, text: str, *, limit: int = 20) -> pd.DataFrame:
         """Accounts whose user id or email contains `text` (any case), exact id first."""
         text = checks.text(text.strip() if isinstance(text, str) else text, "text", required=True)
-        count = checks.limit(limit)
-        return self._open_store().query(lambda cur: reports.find_accounts(cur, text, count))
+        count, now = checks.limit(limit), self.now()
+        return self._open_store().query(lambda cur: reports.find_accounts(cur, text, count, now))
 
     def overview(self) -> reports.Overview:
         """The platform now: accounts, credits outstanding and held, consumption."""
@@ -727,6 +727,32 @@ class Ledger:
         """The models that consumed the most credits over the last `days` days."""
         now = self.now()
         return self._open_store().query(lambda cur: reports.top_models(cur, now, days, limit))
+
+    # Dashboard reads (reports.py): how many accounts a search finds, the support log.
+
+    def count_accounts(self, text: str) -> int:
+        """How many accounts find_accounts(text) would list without a limit."""
+        text = checks.text(text.strip() if isinstance(text, str) else text, "text", required=True)
+        now = self.now()
+        return self._open_store().read(lambda cur: reports.count_accounts(cur, text, now))
+
+    def support_log(
+        self,
+        where: reports.SupportLogFilter | None = None,
+        *,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> pd.DataFrame:
+        """Adjustments, refunds and grants people booked, across every user, newest first
+        (see reports.support_log); limit=None for all."""
+        where = where or reports.SupportLogFilter()
+        count, skip = checks.limit(limit), checks.offset(offset)
+        return self._open_store().query(lambda cur: reports.support_log(cur, where, count, skip))
+
+    def count_support_log(self, where: reports.SupportLogFilter | None = None) -> int:
+        """How many support actions support_log(where) would list without a limit."""
+        where = where or reports.SupportLogFilter()
+        return self._open_store().read(lambda cur: reports.count_support_log(cur, where))
 
     def check_invariants(self) -> list[str]:
         """Every violated ledger rule (see invariants.py); [] when the ledger is sound."""
