@@ -30,12 +30,23 @@ left, right = st.columns(2)
 with left:
     st.markdown("**Credits consumed per day, last 30 days**")
     daily = ledger.consumption_by_day(days=30)
-    st.altair_chart(alt.Chart(daily).mark_bar().encode(x="day:T", y="credits:Q"), width="stretch")
+    st.altair_chart(
+        alt.Chart(daily)
+        .mark_bar()
+        .encode(x=alt.X("day:T", title=None), y=alt.Y("credits:Q", title="credits")),
+        width="stretch",
+    )
 with right:
     st.markdown("**Top models by credits, last 7 days**")
     top = ledger.top_models(days=7, limit=8)
     st.altair_chart(
-        alt.Chart(top).mark_bar().encode(x="credits:Q", y=alt.Y("model:N", sort="-x")),
+        alt.Chart(top)
+        .mark_bar()
+        .encode(
+            x=alt.X("credits:Q", title="credits"),
+            y=alt.Y("model:N", sort="-x", title=None, axis=alt.Axis(labelLimit=0)),
+            tooltip=["model", alt.Tooltip("credits:Q", format=",")],
+        ),
         width="stretch",
     )
 jobs = job_table()

@@ -7,6 +7,8 @@ books once; the journal records who did it and why.
 
 from __future__ import annotations
 
+import json
+
 from credits_core.access import Action, Identity
 from credits_core.ledger import Ledger
 from credits_core.ledger.values import Entry
@@ -26,3 +28,14 @@ def refund_generation(
     """Give back what a captured generation spent, once."""
     identity.require(Action.REFUND)
     return ledger.refund(transaction_id, reason=reason, actor=identity.actor, idempotency_key=key)
+
+
+def journal_csv(ledger: Ledger, user_id: str, **window: object) -> str:
+    """The user's journal (history() with these filters, every entry) as CSV, each
+    entry's metadata as a JSON object."""
+    frame = ledger.history(user_id, **window, limit=None)
+    frame["metadata"] = [
+        None if value is None else json.dumps(value, sort_keys=True, default=str)
+        for value in frame["metadata"]
+    ]
+    return frame.to_csv(index=False)

@@ -14,13 +14,20 @@ from credits_core.plans import Plans
 from credits_core.pricing import PriceBook
 from credits_core.pricing.book import catalog_diff
 from credits_core.simulation import MixItem, PlanTerms, Scenario, TopUpPolicy, simulate
-from credits_core.simulation.links import decode_mix, encode_mix, mix_from_table, mix_table
+from credits_core.simulation.links import (
+    decode_mix,
+    encode_mix,
+    mix_from_picked,
+    picked_table,
+    sku_choices,
+)
 from credits_core.simulation.replay import MAX_DAYS, replay
 from credits_core.simulation.sandbox import Sandbox
 from credits_core.simulation.scenario import MAX_HORIZON_DAYS
 from credits_core.simulation.sources import current_state_of, usage_mix_of
 from credits_core.simulation.variation import MAX_RUNS, vary
 from pages import shell
+from pages.shell import columns
 
 DEFAULT_MIX = (
     MixItem(model="FLUX.1 Kontext [pro]", per_day=4),
@@ -51,7 +58,7 @@ def csv_button(label: str, frame: pd.DataFrame, name: str) -> None:
 
 def show(label: str, frame: pd.DataFrame, name: str, **options) -> None:
     st.markdown(f"**{label}**")
-    st.dataframe(frame, hide_index=True, width="stretch", **options)
+    shell.table(frame, key=name, **options)
     csv_button(label.lower(), frame, name)
 
 
@@ -189,7 +196,7 @@ with scenario_tab:
                 "Price book", ["current", "draft"], key="book", bind="query-params", horizontal=True
             )
 
-        st.markdown("**Usage mix** (generations per day; options as name=value, comma separated)")
+        st.markdown("**Usage mix** (generations per day, each picked from the catalog)")
         user_id = st.text_input(
             "A real user (for their usage, credits and the sandbox)",
             key="user",
@@ -210,13 +217,27 @@ with scenario_tab:
                 st.session_state.mix_base = usage_mix_of(ledger, user_id, book=book)
                 st.session_state.pop("mix_editor", None)
             edited = st.data_editor(
-                mix_table(st.session_state.mix_base),
+                picked_table(st.session_state.mix_base),
                 num_rows="dynamic",
                 hide_index=True,
                 width="stretch",
                 key="mix_editor",
+                column_config={
+                    "generation": st.column_config.SelectboxColumn(
+                        "Generation (model · options)",
+                        options=sku_choices(book, st.session_state.mix_base),
+                        width="large",
+                        required=True,
+                    ),
+                    "per_day": st.column_config.NumberColumn(
+                        "Per day", min_value=0.0, max_value=10_000.0, format="%.2f"
+                    ),
+                },
             )
-            mix = mix_from_table(edited)
+            checked = mix_from_picked(edited, book)
+            for problem in checked.problems:
+                st.warning(problem)
+            mix = checked.mix
             st.query_params["mix"] = encode_mix(mix)
             pricing = book
             if book_choice == "draft":
@@ -365,6 +386,8 @@ with replay_tab:
                     hide_index=True,
                     key="replay_editor",
                     width="stretch",
+                    column_config=columns.configure(current)
+                    | {"credits": st.column_config.NumberColumn("Credits", min_value=1)},
                 )
                 changes = catalog_diff(current, edited)
                 st.caption(f"{len(changes)} SKUs edited.")
@@ -396,7 +419,7 @@ with replay_tab:
             cells[1].metric(
                 "Revenue after",
                 shell.usd(done.revenue_after),
-                delta=f"{done.revenue_after - done.revenue_before:+,.2f}",
+                delta=shell.usd(done.revenue_after - done.revenue_before, signed=True),
             )
             cells[2].metric("Users paying more", f"{done.users_paying_more:,}")
             cells[3].metric("Users who run out earlier", f"{done.users_running_out_earlier:,}")
@@ -411,7 +434,7 @@ with replay_tab:
                 .mark_bar()
                 .encode(
                     x=alt.X("credits:Q"),
-                    y=alt.Y("model:N", title=None),
+                    y=alt.Y("model:N", title=None, axis=alt.Axis(labelLimit=0)),
                     color="book:N",
                     yOffset="book:N",
                     tooltip=["model", "book", "credits"],
@@ -427,7 +450,7 @@ with replay_tab:
                 "Users most affected",
                 done.users,
                 "replay_users",
-                column_config={
-                    "history": st.column_config.LinkColumn("history", display_text="open history")
+                config={
+                    "history": st.column_config.LinkColumn("History", display_text="open history")
                 },
             )

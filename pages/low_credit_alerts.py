@@ -10,6 +10,7 @@ from credits_core import alerts
 from credits_core.access import Action
 from credits_core.errors import CreditsError
 from pages import shell
+from pages.shell import columns
 
 REFRESH = timedelta(seconds=5)
 
@@ -22,57 +23,64 @@ except CreditsError as error:
     st.stop()
 
 
+PAGE_SIZE = 50
+
+
 @st.fragment(run_every=REFRESH)
 def users_in_alert() -> None:
     counts = alerts.open_alert_counts(ledger)
-    outbox = alerts.outbox_counts(ledger)
     cells = st.columns(5)
-    cells[0].metric("Open alerts", f"{counts.total:,}")
-    for cell, severity in zip(cells[1:4], reversed(alerts.SEVERITIES), strict=True):
+    cells[0].metric("Users in alert", f"{counts.users:,}")
+    cells[1].metric("Open alerts", f"{counts.total:,}", help="One per user and matching rule.")
+    for cell, severity in zip(cells[2:5], reversed(alerts.SEVERITIES), strict=True):
         cell.metric(severity.capitalize(), f"{counts.by_severity[severity]:,}")
-    cells[4].metric(
-        "Outbox pending",
-        f"{outbox['pending']:,}",
-        help=f"{outbox['delivered']:,} delivered, {outbox['failed']:,} failed for good.",
-    )
     left, middle, right = st.columns([2, 2, 2])
     severities = left.multiselect(
-        "Severity", alerts.SEVERITIES, default=list(alerts.SEVERITIES), key="severities"
+        "Most severe alert",
+        alerts.SEVERITIES,
+        default=list(alerts.SEVERITIES),
+        key="severities",
+        help="Users whose most severe open alert has one of these severities.",
     )
     chosen_rules = middle.multiselect("Rule", [r.name for r in rules], key="rules")
     search = right.text_input("User id or email contains", key="search")
-    unacknowledged = st.checkbox("Only alerts nobody acknowledged yet", key="unacknowledged")
-    frame = alerts.users_in_alert(
-        ledger,
-        severities=severities,
-        rules=chosen_rules,
-        search=search,
-        unacknowledged_only=unacknowledged,
-    )
+    unacknowledged = st.checkbox("Only users nobody acknowledged yet", key="unacknowledged")
+    where = {
+        "severities": severities,
+        "rules": chosen_rules,
+        "search": search,
+        "unacknowledged_only": unacknowledged,
+    }
+    total = alerts.count_users_in_alert(ledger, **where)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = st.number_input(f"Page (of {pages:,})", 1, pages, 1, key="alerts_page")
+    frame = alerts.users_in_alert(ledger, **where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    first = (page - 1) * PAGE_SIZE + 1 if total else 0
     st.caption(
-        f"{len(frame):,} open alerts shown, most severe first; burn and days left at the "
-        f"rate of the last 7 days. Refreshes every {REFRESH.seconds} s."
+        f"{total:,} users in alert match; {first:,}-{first + len(frame) - 1 if total else 0:,} "
+        f"shown, most severe first. Burn and days left at the rate of the last 7 days. "
+        f"Refreshes every {REFRESH.seconds} s."
     )
-    st.dataframe(
-        frame.drop(columns=["alert_id"]),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "user_id": "User",
-            "email": "Email",
-            "plan": "Plan",
-            "rule": "Rule",
-            "severity": "Severity",
-            "available": st.column_config.NumberColumn("Available", format="%d"),
-            "burn_per_day": st.column_config.NumberColumn("Burn per day", format="%.1f"),
-            "days_left": st.column_config.NumberColumn("Days left", format="%.1f"),
-            "opened_at": st.column_config.DatetimeColumn("Opened", format="YYYY-MM-DD HH:mm"),
-            "acknowledged_at": st.column_config.DatetimeColumn(
-                "Acknowledged", format="YYYY-MM-DD HH:mm"
-            ),
-            "acknowledged_by": "By",
-            "note": "Note",
+    shell.table(
+        frame,
+        key="users_in_alert",
+        main=[
+            "user_id",
+            "severity",
+            "rules",
+            "available",
+            "burn_per_day",
+            "days_left",
+            "opened_at",
+            "acknowledged_by",
+            "history",
+        ],
+        config={
             "history": st.column_config.LinkColumn("History", display_text="open history"),
+            "opened_at": st.column_config.DatetimeColumn("Opened", format=columns.WHEN),
+            "acknowledged_at": st.column_config.DatetimeColumn("Acknowledged", format=columns.WHEN),
+            "acknowledged_by": st.column_config.TextColumn("Acknowledged by"),
+            "alert_id": st.column_config.TextColumn("Most severe alert"),
         },
     )
     st.markdown("**Alerts opened and resolved per day, last 30 days**")
@@ -81,40 +89,105 @@ def users_in_alert() -> None:
         alt.Chart(daily)
         .mark_bar()
         .encode(
-            x="day:T",
-            y="alerts:Q",
+            x=alt.X("day:T", title=None),
+            y=alt.Y("alerts:Q", title="alerts"),
             color=alt.Color("event:N", scale=alt.Scale(range=["#d62728", "#2ca02c"])),
             xOffset="event:N",
         ),
         width="stretch",
     )
     if identity.can(Action.ACKNOWLEDGE_ALERT):
-        st.subheader("Acknowledge an alert")
+        st.subheader("Acknowledge a user's alerts")
         acknowledge_form()
 
 
 def acknowledge_form() -> None:
-    open_alerts = alerts.users_in_alert(ledger, unacknowledged_only=True)
-    if open_alerts.empty:
-        st.caption("No open alert is waiting for an acknowledgement.")
+    waiting = alerts.users_in_alert(ledger, unacknowledged_only=True, limit=500)
+    if waiting.empty:
+        st.caption("No user in alert is waiting for an acknowledgement.")
         return
+    labels = {row.user_id: f"{row.user_id} · {row.severity} · {row.rules}"
+              for row in waiting.itertuples()}  # fmt: skip
     with st.form("acknowledge"):
-        alert_id = st.selectbox("Alert", open_alerts["alert_id"].tolist())
+        user_id = st.selectbox("User", list(labels), format_func=labels.get, key="ack_user")
         note = st.text_input("Note (required): what was done", key="ack_note")
-        if st.form_submit_button("Acknowledge"):
-            try:
-                alerts.acknowledge(ledger, identity, alert_id, note)
-            except CreditsError as error:
-                st.error(str(error))
-            else:
-                st.toast(f"Acknowledged {alert_id}.")
+        submitted = st.form_submit_button("Acknowledge")
+    if submitted:
+        try:
+            count = alerts.acknowledge_user(ledger, identity, user_id, note)
+        except CreditsError as error:
+            st.session_state.acknowledged = None
+            st.error(str(error))
+        else:  # kept until the next acknowledgement: the list refreshes every few seconds
+            st.session_state.acknowledged = f"Acknowledged {count} open alert(s) of {user_id}."
+    if st.session_state.get("acknowledged"):
+        st.success(st.session_state.acknowledged)
+
+
+def outbox() -> None:
+    state = alerts.outbox_state(ledger)
+    cells = st.columns(4)
+    cells[0].metric(
+        "Pending", f"{state.pending:,}", help=f"{state.retrying:,} of them after a failed attempt."
+    )
+    cells[1].metric(
+        "Sent",
+        f"{state.sent:,}",
+        help=None
+        if state.last_sent_at is None
+        else f"Last sent {state.last_sent_at:%Y-%m-%d %H:%M} UTC.",
+    )
+    cells[2].metric("Failed for good", f"{state.failed:,}")
+    cells[3].metric(
+        "Last error",
+        "none" if state.last_error_at is None else f"{state.last_error_at:%Y-%m-%d %H:%M}",
+    )
+    if "retried" in st.session_state:
+        count = st.session_state.pop("retried")
+        st.success(f"{count:,} message(s) are pending again and go out with the next delivery.")
+    if state.last_error:
+        st.error(f"Last delivery error: {state.last_error}")
+    st.caption(
+        "The ledger server (`credits serve`) delivers the outbox as a background job, "
+        "retrying failures with a growing wait; a message that fails 8 times stays failed "
+        "until someone retries it here."
+    )
+    if state.failed and identity.can(Action.ACKNOWLEDGE_ALERT):
+        failed = alerts.outbox_frame(ledger, status="failed", limit=None)
+        picked = st.multiselect(
+            "Failed messages to retry (none picked: all of them)",
+            failed["message_id"].tolist(),
+            key="retry_ids",
+        )
+        if st.button("Retry failed messages", type="primary"):
+            st.session_state.retried = alerts.retry_failed(ledger, identity, picked or None)
+            st.rerun()
+    status = st.selectbox(
+        "Status", ["all", *alerts.OUTBOX_STATUSES], key="outbox",
+        format_func=lambda s: {"delivered": "sent"}.get(s, s),
+    )  # fmt: skip
+    shell.table(
+        alerts.outbox_frame(ledger, status=None if status == "all" else status),
+        key="outbox_table",
+        main=[
+            "created_at",
+            "user_id",
+            "severity",
+            "rule",
+            "status",
+            "attempts",
+            "delivered_at",
+            "last_error",
+        ],
+        config={"rule": st.column_config.TextColumn("Rules", width="medium")},
+    )
 
 
 def rules_editor() -> None:
     frame = alerts.rules_frame(rules)
     st.caption(f"From {alerts.AlertRules.default_path()}. Empty cells do not apply to the kind.")
     if not identity.can(Action.EDIT_ALERT_RULES):
-        st.dataframe(frame, hide_index=True, width="stretch")
+        shell.table(frame, key="rules_table")
         return
     edited = st.data_editor(
         frame,
@@ -122,9 +195,12 @@ def rules_editor() -> None:
         hide_index=True,
         width="stretch",
         key="rules_editor",
-        column_config={
-            "kind": st.column_config.SelectboxColumn(options=alerts.KINDS, required=True),
-            "severity": st.column_config.SelectboxColumn(options=alerts.SEVERITIES, required=True),
+        column_config=columns.configure(frame)
+        | {
+            "kind": st.column_config.SelectboxColumn("Kind", options=alerts.KINDS, required=True),
+            "severity": st.column_config.SelectboxColumn(
+                "Severity", options=alerts.SEVERITIES, required=True
+            ),
         },
     )
     if st.button("Save rules", type="primary"):
@@ -136,14 +212,16 @@ def rules_editor() -> None:
             st.toast(f"Rules saved: {change.summary}.")
             st.rerun()
     st.markdown("**Changes to the rules**")
-    st.dataframe(
-        alerts.rule_changes(ledger).drop(columns=["change_id"]), hide_index=True, width="stretch"
-    )
+    shell.table(alerts.rule_changes(ledger).drop(columns=["change_id"]), key="rule_changes")
 
 
 live, rules_tab, outbox_tab, history_tab = st.tabs(["Users in alert", "Rules", "Outbox", "History"])
 with live:
-    if st.button("Evaluate the rules now", help="A cron runs `credits alerts evaluate` too."):
+    if st.button(
+        "Evaluate the rules now",
+        help="The ledger server evaluates the users each write touches, and everyone every "
+        "5 minutes; this runs a full evaluation at once.",
+    ):
         try:
             result = alerts.Evaluator(ledger, rules).evaluate()
         except CreditsError as error:
@@ -157,14 +235,7 @@ with live:
 with rules_tab:
     rules_editor()
 with outbox_tab:
-    status = st.selectbox("Status", ["all", "pending", "delivered", "failed"], key="outbox")
-    st.dataframe(
-        alerts.outbox_frame(ledger, status=None if status == "all" else status),
-        hide_index=True,
-        width="stretch",
-    )
+    outbox()
 with history_tab:
     user = st.text_input("User id (empty: everyone)", key="history_user")
-    st.dataframe(
-        alerts.alert_history(ledger, user.strip() or None), hide_index=True, width="stretch"
-    )
+    shell.table(alerts.alert_history(ledger, user.strip() or None), key="alert_history")

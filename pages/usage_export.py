@@ -37,19 +37,17 @@ plans = plans_col.multiselect("Plans", book.plans())
 users = users_col.text_input("Users (comma-separated ids)")
 
 try:
-    usage = export.usage_export(
-        export.UsageQuery(
-            since=since,
-            until=until + timedelta(days=1),
-            users=users,
-            models=models,
-            providers=providers,
-            plans=plans,
-            kinds=event_kinds,
-            group_by=grouping,
-        ),
-        book,
+    query = export.UsageQuery(
+        since=since,
+        until=until + timedelta(days=1),
+        users=users,
+        models=models,
+        providers=providers,
+        plans=plans,
+        kinds=event_kinds,
+        group_by=grouping,
     )
+    usage = export.usage_export(query, book)
     shown = export.preview(ledger, usage, limit=100)
 except CreditsError as error:
     st.error(str(error))
@@ -57,9 +55,9 @@ except CreditsError as error:
 
 st.metric("Rows in the export", f"{shown.total_rows:,}")
 st.caption("First 100 rows. Column meanings: the README's data dictionary (Usage export).")
-st.dataframe(shown.rows, hide_index=True, width="stretch")
+shell.table(shown.rows, key="export_preview")
 
-stem = f"usage-{'-'.join(grouping) or 'events'}-{since}-{until}"
+stem = query.file_stem()
 for column, format_ in zip(st.columns(len(export.FORMATS)), export.FORMATS, strict=True):
     if format_ == "xlsx" and shown.total_rows > XLSX_MAX_ROWS:
         column.warning(str(export.TooManyRowsForSheet(shown.total_rows, XLSX_MAX_ROWS)))
@@ -121,4 +119,4 @@ if run_col.button("Run", type="primary"):
         else:
             more = f" (more than {int(row_limit):,}: the rest is cut)" if result.truncated else ""
             st.caption(f"{len(result.rows):,} row(s) in {result.seconds:.2f} s{more}.")
-            st.dataframe(result.rows, hide_index=True, width="stretch")
+            shell.table(result.rows, key="sql_result")

@@ -1,6 +1,7 @@
 """Low-credit alerts: the rules (rules.py, edited through changes.py), set-based
-evaluation and alert state (evaluate.py), the notification outbox and its sender
-(outbox.py). The tables live in the ledger file (migration 5 of the ledger schema)."""
+evaluation (evaluate.py), alerts in force as support works them (state.py), the
+notification outbox, its sender and delivery state (outbox.py). The tables live in the
+ledger file (migration 5 of the ledger schema)."""
 
 from credits_core.alerts.changes import (
     RuleChange,
@@ -15,24 +16,35 @@ from credits_core.alerts.errors import (
     AlertRulesError,
     InvalidDestination,
     InvalidNote,
+    NoOpenAlert,
     UnknownAlert,
 )
-from credits_core.alerts.evaluate import (
-    Evaluation,
-    Evaluator,
+from credits_core.alerts.evaluate import Evaluation, Evaluator, watch
+from credits_core.alerts.outbox import (
+    OUTBOX_STATUSES,
+    Delivery,
+    OutboxState,
+    deliver,
+    outbox_counts,
+    outbox_frame,
+    outbox_state,
+    retry_failed,
+)
+from credits_core.alerts.rules import KINDS, SEVERITIES, AlertRule, AlertRules, Snapshot
+from credits_core.alerts.state import (
     OpenAlerts,
     acknowledge,
+    acknowledge_user,
     alert_history,
     alerts_per_day,
+    count_users_in_alert,
     open_alert_counts,
     users_in_alert,
-    watch,
 )
-from credits_core.alerts.outbox import Delivery, deliver, outbox_counts, outbox_frame
-from credits_core.alerts.rules import KINDS, SEVERITIES, AlertRule, AlertRules, Snapshot
 
 __all__ = [
     "KINDS",
+    "OUTBOX_STATUSES",
     "SEVERITIES",
     "AlertError",
     "AlertNotOpen",
@@ -44,17 +56,23 @@ __all__ = [
     "Evaluator",
     "InvalidDestination",
     "InvalidNote",
+    "NoOpenAlert",
     "OpenAlerts",
+    "OutboxState",
     "RuleChange",
     "Snapshot",
     "UnknownAlert",
     "acknowledge",
+    "acknowledge_user",
     "alert_history",
     "alerts_per_day",
+    "count_users_in_alert",
     "deliver",
     "open_alert_counts",
     "outbox_counts",
     "outbox_frame",
+    "outbox_state",
+    "retry_failed",
     "rule_changes",
     "rules_frame",
     "rules_from_frame",

@@ -40,3 +40,14 @@ class InvalidNote(AlertError, ValueError):
 
 class InvalidDestination(AlertError, ValueError):
     """The outbox destination is neither an http(s) URL nor a .jsonl file path."""
+
+
+class NoOpenAlert(AlertError, LookupError):
+    """The user has no open alert waiting for an acknowledgement."""
+
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+        super().__init__(
+            f"{user_id} has no open alert waiting for an acknowledgement; "
+            "the list shows the users who do."
+        )

@@ -3,7 +3,7 @@
 One write transaction of the ledger file (retried whole on conflicts):
 
 1. the figures of every funded account (one with at least one journal entry) in SQL:
-   available credits (as `Ledger.balance`: lapsed grants left out), the plan's monthly
+   available credits (`account_balances`, as `Ledger.balance`), the plan's monthly
    credits, credits captured per burn window, credits expiring per window, and the
    most used generation (model + options) per window, priced once per distinct SKU by
    `PriceBook.quote_frame` (where the journal lacks options the price needs, the last
@@ -11,9 +11,10 @@ One write transaction of the ledger file (retried whole on conflicts):
 2. each (user, rule) pair: does the rule match, has the user recovered;
 3. open alerts whose user recovered are resolved; pairs that match without an open
    alert open one (id `user/rule/n`), and each opening writes its outbox message in the
-   same transaction, so a message exists exactly when its alert does.
+   same transaction: one message per user per evaluation, however many of their
+   rules opened, keyed by the id of the most severe alert it announces.
 
-Acknowledging and the figures the page shows are here too.
+What the page reads and acknowledging are in state.py.
 """
 
 from __future__ import annotations
@@ -29,9 +30,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from credits_core.access import Action, Identity
-from credits_core.alerts.errors import AlertNotOpen, InvalidNote, UnknownAlert
-from credits_core.alerts.rules import SEVERITIES, AlertRules
+from credits_core.alerts.rules import AlertRules
+from credits_core.alerts.state import open_alert_counts
 from credits_core.ledger import Ledger
 from credits_core.plans import Plans
 from credits_core.pricing import PriceBook, PricingError
@@ -61,8 +61,9 @@ RULE_COLUMNS = {
 # temporary tables filled through the tables' indexes (see SCOPED_TABLES).
 SCOPE_ALL = """
 people AS MATERIALIZED (
-    SELECT user_id, account_no, email, plan, total - held AS spendable
-    FROM accounts WHERE entries > 0
+    SELECT b.user_id, b.account_no, b.email, b.plan, b.available
+    FROM account_balances($now) AS b JOIN accounts AS a USING (account_no)
+    WHERE a.entries > 0
 ),
 captures AS NOT MATERIALIZED (
     SELECT account_no, user_id, ts, credits, held, model, metadata FROM journal
@@ -72,8 +73,9 @@ scoped_grants AS NOT MATERIALIZED (SELECT * FROM grants),
 scoped_holds AS NOT MATERIALIZED (SELECT * FROM holds)"""
 SCOPE_SOME = """
 people AS MATERIALIZED (
-    SELECT user_id, account_no, email, plan, total - held AS spendable
-    FROM accounts WHERE entries > 0 AND account_no IN (SELECT unnest($accounts))
+    SELECT b.user_id, b.account_no, b.email, b.plan, b.available
+    FROM account_balances($now) AS b JOIN accounts AS a USING (account_no)
+    WHERE a.entries > 0 AND list_contains($accounts, b.account_no)
 ),
 captures AS NOT MATERIALIZED (
     SELECT account_no, user_id, ts, credits, held, model, metadata FROM own_journal
@@ -146,12 +148,6 @@ WHERE h.status = 'captured' AND h.captured > 0 AND h.model IS NOT NULL
 """
 
 FIGURES = """
-lapsed AS (
-    SELECT user_id, CAST(sum(remaining) AS BIGINT) AS credits FROM scoped_grants
-    WHERE remaining > 0
-      AND NOT ((expires_at IS NULL OR expires_at > $now) AND expired_at IS NULL)
-    GROUP BY ALL
-),
 expiring AS (
     SELECT g.user_id, w.days, CAST(sum(g.remaining) AS BIGINT) AS credits
     FROM scoped_grants g JOIN (SELECT unnest($expiry_windows) AS days) w
@@ -166,10 +162,8 @@ burn AS (
     GROUP BY ALL
 ),
 figures AS (
-    SELECT p.user_id, p.email, p.plan, p.spendable - coalesce(l.credits, 0) AS available,
-           pc.monthly_credits
+    SELECT p.user_id, p.email, p.plan, p.available, pc.monthly_credits
     FROM people p
-    LEFT JOIN lapsed l USING (user_id)
     LEFT JOIN plan_credits pc ON pc.plan = p.plan
 )"""
 
@@ -247,17 +241,6 @@ class Evaluation:
     resolved: int
     open: int
     seconds: float
-
-
-@dataclass(frozen=True)
-class OpenAlerts:
-    """How many alerts are open now, by severity."""
-
-    total: int
-    by_severity: dict[str, int]
-
-    def describe(self) -> str:
-        return ", ".join(f"{self.by_severity.get(s, 0):,} {s}" for s in reversed(SEVERITIES))
 
 
 class Evaluator:
@@ -464,7 +447,8 @@ def _refresh(cur: duckdb.DuckDBPyConnection) -> None:
 
 
 def _open(cur: duckdb.DuckDBPyConnection, now: datetime, plans: Plans) -> int:
-    """Open an alert for each matching pair without one, with its outbox message."""
+    """Open an alert for each matching pair without one; one outbox message per user
+    whose alerts opened (every rule that opened, the most severe first)."""
     pack = plans.topup
     cur.execute(
         """
@@ -501,16 +485,30 @@ def _open(cur: duckdb.DuckDBPyConnection, now: datetime, plans: Plans) -> int:
         INSERT INTO alert_outbox (message_id, user_id, email, rule, severity, available,
                                   topup_packs, topup_credits, topup_usd, message, created_at,
                                   status, attempts, next_attempt_at)
-        SELECT alert_id, user_id, email, rule, severity, available, topup_packs,
+        WITH ranked AS (
+            SELECT *, struct_pack(
+                       r := CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
+                       rule := rule) AS rank
+            FROM opening
+        ),
+        per_user AS (
+            SELECT user_id, arg_min(alert_id, rank) AS message_id, any_value(email) AS email,
+                   string_agg(rule, ', ' ORDER BY rank) AS rules,
+                   arg_min(severity, rank) AS severity, any_value(available) AS available,
+                   max(topup_packs) AS topup_packs,
+                   string_agg(description, ' ' ORDER BY rank) AS descriptions
+            FROM ranked GROUP BY user_id
+        )
+        SELECT message_id, user_id, email, rules, severity, available, topup_packs,
                topup_packs * $pack_credits, topup_packs * $pack_usd,
-               concat_ws(' ', description,
+               concat_ws(' ', descriptions,
                          format('You have {:,} credits available.', available),
                          CASE WHEN topup_packs IS NOT NULL
                               THEN format('Suggested top-up: {} pack(s) of {:,} credits (${}).',
                                           topup_packs, $pack_credits, topup_packs * $pack_usd)
                          END),
                $now, 'pending', 0, $now
-        FROM opening
+        FROM per_user
         """,
         {"now": now, "pack_credits": pack.pack_credits, "pack_usd": pack.pack_price_usd},
     )
@@ -536,157 +534,3 @@ def watch(ledger: Ledger, rules_path: str | Path | None = None) -> Callable[[], 
         Evaluator(ledger, loaded[version], plans=plans, book=book).evaluate(user_ids)
 
     return ledger.on_balance_change(listener)
-
-
-# ---------------------------------------------------------------------- alerts in force
-
-
-def acknowledge(ledger: Ledger, identity: Identity, alert_id: str, note: str) -> None:
-    """Support acknowledges an open alert with a note (who and when are recorded)."""
-    identity.require(Action.ACKNOWLEDGE_ALERT)
-    note = (note or "").strip()
-    if not note:
-        raise InvalidNote("Write a note saying what was done (for example: emailed the user).")
-    if len(note) > 2_000:
-        raise InvalidNote(f"The note has {len(note):,} characters; keep it under 2,000.")
-    now = ledger.now()
-
-    def work(cur: duckdb.DuckDBPyConnection) -> None:
-        row = cur.execute("SELECT status FROM alerts WHERE alert_id = ?", [alert_id]).fetchone()
-        if row is None:
-            raise UnknownAlert(alert_id)
-        if row[0] != "open":
-            raise AlertNotOpen(alert_id, row[0])
-        cur.execute(
-            "UPDATE alerts SET acknowledged_at = ?, acknowledged_by = ?, note = ? "
-            "WHERE alert_id = ?",
-            [now, identity.actor, note, alert_id],
-        )
-        cur.execute(
-            "INSERT INTO alert_events (alert_id, ts, event, available, actor, note) "
-            "SELECT alert_id, ?, 'acknowledged', available, ?, ? FROM alerts WHERE alert_id = ?",
-            [now, identity.actor, note, alert_id],
-        )
-
-    ledger.transaction("acknowledge_alert", work)
-
-
-def open_alert_counts(ledger: Ledger) -> OpenAlerts:
-    """Open alerts now, in total and by severity (the home page's tile)."""
-    rows = ledger.snapshot(
-        lambda cur: cur.execute(
-            "SELECT severity, count(*) FROM alerts WHERE status = 'open' GROUP BY ALL"
-        ).fetchall()
-    )
-    by_severity = {severity: 0 for severity in SEVERITIES} | {s: int(n) for s, n in rows}
-    return OpenAlerts(sum(by_severity.values()), by_severity)
-
-
-def users_in_alert(
-    ledger: Ledger,
-    *,
-    severities: Iterable[str] | None = None,
-    rules: Iterable[str] | None = None,
-    search: str = "",
-    unacknowledged_only: bool = False,
-    burn_window_days: int = 7,
-    limit: int = 1_000,
-) -> pd.DataFrame:
-    """Open alerts, most severe first, with each user's available credits now, burn per
-    day over the last `burn_window_days` days and days left at that rate."""
-    now = ledger.now()
-    params = {
-        "now": now,
-        "severities": list(severities or SEVERITIES),
-        "rules": list(rules or []),
-        "search": f"%{search.strip().lower()}%",
-        "unacked": unacknowledged_only,
-        "days": burn_window_days,
-        "limit": limit,
-    }
-    return ledger.snapshot(lambda cur: cur.execute(USERS_IN_ALERT, params).df())
-
-
-USERS_IN_ALERT = """
-WITH shown AS MATERIALIZED (
-    SELECT a.* FROM alerts a JOIN accounts c USING (user_id)
-    WHERE a.status = 'open' AND list_contains($severities, a.severity)
-      AND (len($rules) = 0 OR list_contains($rules, a.rule))
-      AND (lower(a.user_id) LIKE $search OR lower(coalesce(c.email, '')) LIKE $search)
-      AND (NOT $unacked OR a.acknowledged_at IS NULL)
-),
-burn AS (
-    SELECT j.user_id, CAST(-sum(j.credits) AS BIGINT) AS credits FROM journal j
-    WHERE j.kind = 'capture' AND j.ts >= $now - to_days($days) AND j.ts <= $now
-      AND j.account_no IN (SELECT account_no FROM accounts
-                           WHERE user_id IN (SELECT user_id FROM shown))
-    GROUP BY ALL
-),
-lapsed AS (
-    SELECT user_id, CAST(sum(remaining) AS BIGINT) AS credits FROM grants
-    WHERE remaining > 0 AND user_id IN (SELECT user_id FROM shown)
-      AND NOT ((expires_at IS NULL OR expires_at > $now) AND expired_at IS NULL)
-    GROUP BY ALL
-)
-SELECT s.alert_id, s.user_id, c.email, c.plan, s.rule, s.severity,
-       c.total - c.held - coalesce(l.credits, 0) AS available,
-       round(coalesce(b.credits, 0) / $days, 1) AS burn_per_day,
-       CASE WHEN coalesce(b.credits, 0) > 0
-            THEN round(greatest(c.total - c.held - coalesce(l.credits, 0), 0) * $days
-                       / b.credits, 1) END AS days_left,
-       s.opened_at, s.acknowledged_at, s.acknowledged_by, s.note,
-       '/transaction_history?user=' || s.user_id AS history
-FROM shown s
-JOIN accounts c USING (user_id)
-LEFT JOIN burn b USING (user_id)
-LEFT JOIN lapsed l USING (user_id)
-ORDER BY CASE s.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
-         available, s.user_id, s.rule
-LIMIT $limit
-"""
-
-
-def alerts_per_day(ledger: Ledger, *, days: int = 30) -> pd.DataFrame:
-    """Alerts opened and resolved per day over the last `days` days (long format:
-    day, event, alerts), every day present."""
-    now = ledger.now()
-    return ledger.snapshot(
-        lambda cur: cur.execute(
-            """
-            WITH days AS (
-                SELECT CAST(d AS DATE) AS day
-                FROM range(CAST($now AS DATE) - ($days - 1), CAST($now AS DATE) + 1,
-                           INTERVAL 1 DAY) t(d)
-            ),
-            events AS (SELECT unnest(['opened', 'resolved']) AS event),
-            counted AS (
-                SELECT CAST(ts AS DATE) AS day, event, count(*) AS alerts FROM alert_events
-                WHERE event IN ('opened', 'resolved')
-                  AND ts >= CAST($now AS DATE) - ($days - 1)
-                GROUP BY ALL
-            )
-            SELECT d.day, e.event, coalesce(c.alerts, 0) AS alerts
-            FROM days d CROSS JOIN events e LEFT JOIN counted c USING (day, event)
-            ORDER BY d.day, e.event
-            """,
-            {"now": now, "days": days},
-        ).df()
-    )
-
-
-def alert_history(ledger: Ledger, user_id: str | None = None, *, limit: int = 500) -> pd.DataFrame:
-    """Every alert event, newest first (one user's when `user_id` is given)."""
-    return ledger.snapshot(
-        lambda cur: cur.execute(
-            """
-            SELECT e.ts, e.event, e.alert_id, a.user_id, a.rule, a.severity, e.available,
-                   e.actor, e.note
-            FROM alert_events e JOIN alerts a USING (alert_id)
-            WHERE $user IS NULL OR a.user_id = $user
-            ORDER BY e.ts DESC, e.alert_id,
-                     CASE e.event WHEN 'opened' THEN 0 WHEN 'acknowledged' THEN 1 ELSE 2 END DESC
-            LIMIT $limit
-            """,
-            {"user": user_id, "limit": limit},
-        ).df()
-    )

@@ -14,6 +14,9 @@ appends it to a JSON Lines file:
 
 A crash between 2 and 3 sends a message again later: the JSONL sink skips message ids
 the file already holds, a webhook receives the same idempotency key. Nothing is lost.
+
+The page reads `outbox_state` and `outbox_frame` and puts failed messages back in the
+queue with `retry_failed`; the ledger server runs `deliver` as a background job.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,6 +33,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from credits_core.access import Action, Identity
 from credits_core.alerts.errors import InvalidDestination
 from credits_core.ledger import Ledger
 
@@ -251,8 +256,14 @@ def _post(url: str, body: dict, timeout: float) -> str | None:
     return None
 
 
-def outbox_frame(ledger: Ledger, *, status: str | None = None, limit: int = 500) -> pd.DataFrame:
-    """Outbox messages, newest first (only those with `status` when given)."""
+OUTBOX_STATUSES = ("pending", "delivered", "failed")
+
+
+def outbox_frame(
+    ledger: Ledger, *, status: str | None = None, limit: int | None = 500, offset: int = 0
+) -> pd.DataFrame:
+    """Outbox messages, newest first (only those with `status` when given): who, what,
+    and its delivery: status, attempts, next attempt, delivered at, where, last error."""
     return ledger.snapshot(
         lambda cur: cur.execute(
             """
@@ -260,9 +271,9 @@ def outbox_frame(ledger: Ledger, *, status: str | None = None, limit: int = 500)
                    topup_credits, topup_usd, message, created_at, status, attempts,
                    next_attempt_at, delivered_at, destination, last_error
             FROM alert_outbox WHERE $status IS NULL OR status = $status
-            ORDER BY created_at DESC, message_id LIMIT $limit
+            ORDER BY created_at DESC, message_id LIMIT $limit OFFSET $offset
             """,
-            {"status": status, "limit": limit},
+            {"status": status, "limit": limit, "offset": offset},
         ).df()
     )
 
@@ -272,4 +283,69 @@ def outbox_counts(ledger: Ledger) -> dict[str, int]:
     rows = ledger.snapshot(
         lambda cur: cur.execute("SELECT status, count(*) FROM alert_outbox GROUP BY ALL").fetchall()
     )
-    return {"pending": 0, "delivered": 0, "failed": 0} | {s: int(n) for s, n in rows}
+    return dict.fromkeys(OUTBOX_STATUSES, 0) | {s: int(n) for s, n in rows}
+
+
+@dataclass(frozen=True)
+class OutboxState:
+    """Delivery at a glance: messages waiting (`retrying` of them after a failed
+    attempt), sent, failed for good; the last send and the newest error."""
+
+    pending: int
+    retrying: int
+    sent: int
+    failed: int
+    last_sent_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+def outbox_state(ledger: Ledger) -> OutboxState:
+    def read(cur: duckdb.DuckDBPyConnection) -> OutboxState:
+        pending, retrying, sent, failed, last_sent = cur.execute(
+            """
+            SELECT count(*) FILTER (WHERE status = 'pending'),
+                   count(*) FILTER (WHERE status = 'pending' AND attempts > 0),
+                   count(*) FILTER (WHERE status = 'delivered'),
+                   count(*) FILTER (WHERE status = 'failed'),
+                   max(delivered_at)
+            FROM alert_outbox
+            """
+        ).fetchone()
+        error = cur.execute(
+            """
+            SELECT last_error, next_attempt_at FROM alert_outbox
+            WHERE last_error IS NOT NULL AND status <> 'delivered'
+            ORDER BY next_attempt_at DESC, message_id LIMIT 1
+            """
+        ).fetchone()
+        last_error, error_at = error if error else (None, None)
+        return OutboxState(
+            int(pending), int(retrying), int(sent), int(failed), last_sent, last_error, error_at
+        )
+
+    return ledger.snapshot(read)
+
+
+def retry_failed(
+    ledger: Ledger, identity: Identity, message_ids: Iterable[str] | None = None
+) -> int:
+    """Put messages that failed for good back in the queue, due now, with a fresh count
+    of attempts (all failed ones when `message_ids` is None); returns how many. The last
+    error stays until a delivery succeeds. Support's action, recorded in no other table:
+    the message's attempts and delivery say what became of it."""
+    identity.require(Action.ACKNOWLEDGE_ALERT)
+    ids = None if message_ids is None else sorted(set(message_ids))
+    now = ledger.now()
+
+    def work(cur: duckdb.DuckDBPyConnection) -> int:
+        (count,) = cur.execute(
+            """
+            UPDATE alert_outbox SET status = 'pending', attempts = 0, next_attempt_at = $now
+            WHERE status = 'failed' AND ($all OR list_contains($ids, message_id))
+            """,
+            {"now": now, "all": ids is None, "ids": ids or []},
+        ).fetchone()
+        return int(count)
+
+    return ledger.transaction("retry_outbox", work)

@@ -15,9 +15,10 @@ release of the rest of a partial capture is not a generation).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
 
 import duckdb
@@ -106,6 +107,25 @@ class UsageQuery:
             object.__setattr__(self, name, _texts(getattr(self, name)))
         object.__setattr__(self, "kinds", tuple(_kind(k) for k in _texts(self.kinds)))
         object.__setattr__(self, "group_by", _grouping(_texts(self.group_by)))
+
+    def file_stem(self) -> str:
+        """A file name (without extension) that says what the export holds: its days
+        (both included), filters and grouping, e.g.
+        `usage-2026-11-01-to-2026-11-30-providers-google-kinds-capture-by-model-day`."""
+        parts = ["usage"]
+        if self.since is not None:
+            parts.append(f"{self.since:%Y-%m-%d}")
+        if self.until is not None:
+            last = self.until - timedelta(days=1) if self.until.time() == time(0) else self.until
+            parts += ["to", f"{last:%Y-%m-%d}"]
+        for name in ("users", "models", "providers", "plans", "kinds"):
+            values = getattr(self, name)
+            if values:
+                more = [f"and-{len(values) - 3}-more"] if len(values) > 3 else []
+                parts += [name, *values[:3], *more]
+        parts += ["by", *self.group_by] if self.group_by else ["events"]
+        slug = "-".join(parts).lower()
+        return re.sub(r"[^a-z0-9.]+", "-", slug).strip("-")[:180]
 
     @property
     def key_columns(self) -> tuple[str, ...]:

@@ -106,6 +106,8 @@ from credits_core.ledger.errors import (
     TransactionClosed,
     UnknownAccount,
     UnknownTransaction,
+    WriteFailed,
+    WriterBusy,
 )
 from credits_core.ledger.ledger import DEFAULT_TTL, Ledger
 from credits_core.ledger.values import (
@@ -159,4 +161,6 @@ __all__ = [
     "TransactionClosed",
     "UnknownAccount",
     "UnknownTransaction",
+    "WriteFailed",
+    "WriterBusy",
 ]

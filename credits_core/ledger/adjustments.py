@@ -10,17 +10,20 @@ an actor with a reason.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from credits_core.ledger import grants, holds
 from credits_core.ledger.errors import InsufficientCredits, NotRefundable, UnknownTransaction
-from credits_core.ledger.journal import open_book
 from credits_core.ledger.values import DEFAULT_PRIORITY, Entry
+
+if TYPE_CHECKING:
+    from credits_core.ledger.writer import Context
 
 
 def adjust(
-    cur: duckdb.DuckDBPyConnection,
+    context: Context,
     now: datetime,
     user_id: str,
     credits: int,
@@ -28,12 +31,12 @@ def adjust(
     reason: str,
     actor: str,
 ) -> Entry:
-    book, sources = grants.open_with_sources(cur, user_id, now)
-    transaction_id = book.next_id("adj")
+    state = context.account(user_id)
+    transaction_id = state.next_id("adj")
     if credits > 0:
         grants.create(
-            cur,
-            book,
+            context.batch,
+            state,
             now,
             credits=credits,
             kind="adjustment",
@@ -44,21 +47,21 @@ def adjust(
             entry_kind="adjust",
             prefix="adj",
         )
-        book.save(cur)
     else:
+        sources = state.sources(now)
         available = sum(source.remaining for source in sources)
         if -credits > available:
             raise InsufficientCredits(-credits, available)
-        drawn = grants.draw(sources, -credits)
-        book.post(now, "adjust", transaction_id, credits=credits, reason=reason, actor=actor)
-        book.save(cur, spend=-credits)
-        grants.take(cur, drawn)
+        grants.draw(context.batch, sources, -credits)
+        context.batch.post(
+            state, now, "adjust", transaction_id, credits=credits, reason=reason, actor=actor
+        )
     return Entry(
         transaction_id=transaction_id,
         user_id=user_id,
         kind="adjust",
         credits=credits,
-        balance_after=book.balance_total,
+        balance_after=state.total,
         ts=now,
         reason=reason,
         actor=actor,
@@ -67,18 +70,18 @@ def adjust(
 
 
 def refund(
-    cur: duckdb.DuckDBPyConnection,
+    context: Context,
     now: datetime,
     transaction_id: str,
     *,
     reason: str,
     actor: str,
 ) -> Entry:
-    user_id, spent = refundable(cur, transaction_id)
-    book = open_book(cur, user_id)
+    user_id, spent = refundable(context, transaction_id)
+    state = context.account(user_id)
     grant = grants.create(
-        cur,
-        book,
+        context.batch,
+        state,
         now,
         credits=spent,
         kind="adjustment",
@@ -90,14 +93,13 @@ def refund(
         prefix="refund",
         transaction_id=transaction_id,
     )
-    book.save(cur)
-    cur.execute("UPDATE holds SET refunded_at = ? WHERE transaction_id = ?", [now, transaction_id])
+    context.batch.refunded[transaction_id] = now
     return Entry(
         transaction_id=transaction_id,
         user_id=user_id,
         kind="refund",
         credits=spent,
-        balance_after=book.balance_total,
+        balance_after=state.total,
         ts=now,
         reason=reason,
         actor=actor,
@@ -105,11 +107,14 @@ def refund(
     )
 
 
-def refundable(cur: duckdb.DuckDBPyConnection, transaction_id: str) -> tuple[str, int]:
+def refundable(context: Context, transaction_id: str) -> tuple[str, int]:
     """(user, credits spent) of a captured, not yet refunded transaction."""
-    hold = holds.load(cur, transaction_id)
-    if hold is None:
-        return _refundable_usage(cur, transaction_id)
+    refunded = context.batch.refunded.get(transaction_id)
+    if refunded is not None:
+        raise _already(transaction_id, "captured", refunded)
+    if holds.account_of_hold(transaction_id) is None:  # booked usage has no hold
+        return _refundable_usage(context.cur, transaction_id)
+    hold, _ = context.hold(transaction_id)
     if hold.status != "captured":
         raise NotRefundable(
             transaction_id,
@@ -117,9 +122,9 @@ def refundable(cur: duckdb.DuckDBPyConnection, transaction_id: str) -> tuple[str
             f"Hold {transaction_id} is {hold.status}, not captured: nothing was spent, so "
             "there is nothing to refund." + _pending_hint(hold.status),
         )
-    refunded = cur.execute(
+    (refunded,) = context.cur.execute(
         "SELECT refunded_at FROM holds WHERE transaction_id = ?", [transaction_id]
-    ).fetchone()[0]
+    ).fetchone() or (None,)
     if refunded is not None:
         raise _already(transaction_id, hold.status, refunded)
     return hold.user_id, hold.captured

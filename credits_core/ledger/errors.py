@@ -133,6 +133,32 @@ class LedgerBusy(LedgerError):
         )
 
 
+class WriterBusy(LedgerBusy):
+    """The writer's queue stayed full for the whole wait: the ledger is overloaded."""
+
+    def __init__(self, path: str, queued: int, waited_s: float) -> None:
+        self.path = path
+        self.holder = "this process's writer"
+        self.pid = None
+        LedgerError.__init__(
+            self,
+            f"The ledger {path} is overloaded: its write queue held {queued} commands for "
+            f"{waited_s:g} s, so this write was not queued and nothing was written. Try again "
+            "shortly (with the same idempotency key), or send fewer writes at once.",
+        )
+
+
+class WriteFailed(LedgerError):
+    """The batch holding this write could not be committed; nothing of it was written."""
+
+    def __init__(self, commands: int, cause: str) -> None:
+        self.commands = commands
+        super().__init__(
+            f"The ledger could not commit the batch of {commands} write(s) that held this one "
+            f"({cause}); nothing of it was written. Try again (with the same idempotency key)."
+        )
+
+
 class LedgerContention(LedgerError):
     """A write kept conflicting with concurrent writes on the same accounts."""
 

@@ -10,15 +10,14 @@ once, with a `grant_expired` entry that says so.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import duckdb
 import pandas as pd
 
-from credits_core.ledger.errors import UnknownAccount
-from credits_core.ledger.journal import Book, number_entries, post_frame
+from credits_core.ledger.batch import Batch
+from credits_core.ledger.journal import number_entries, post_frame
+from credits_core.ledger.state import AccountState, GrantState
 from credits_core.ledger.values import Grant, Sweep
 
 GRANT_COLUMNS = (
@@ -27,130 +26,42 @@ GRANT_COLUMNS = (
 )
 BURN_ORDER = "priority, expires_at NULLS LAST, created_at, grant_seq"
 LIVE = "(expires_at IS NULL OR expires_at > ?) AND expired_at IS NULL"
-NEVER = datetime.max.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class Source:
-    """A spendable grant as a write sees it."""
-
-    grant_id: str
-    remaining: int
-    priority: int
-    expires_at: datetime | None
-    created_at: datetime
-    grant_seq: int
-
-    def burn_key(self) -> tuple:
-        return (self.priority, self.expires_at or NEVER, self.created_at, self.grant_seq)
-
-    def live(self, now: datetime) -> bool:
-        return self.expires_at is None or self.expires_at > now
-
-
-def open_with_sources(
-    cur: duckdb.DuckDBPyConnection, user_id: str, now: datetime
-) -> tuple[Book, list[Source]]:
-    """The user's balance row and spendable grants (live at `now`, in burn order), read
-    in one statement."""
-    rows = cur.execute(
-        f"""
-        WITH own AS MATERIALIZED (  -- alone, the user_id filter can use the index
-            SELECT grant_id, remaining, priority, grant_seq, expires_at, created_at, expired_at
-            FROM grants WHERE user_id = ?
-        )
-        SELECT NULL AS grant_id, account_no, total, held, entries, NULL AS expires_at,
-               NULL AS created_at
-        FROM accounts WHERE user_id = ?
-        UNION ALL
-        SELECT grant_id, remaining, priority, grant_seq, NULL, expires_at, created_at
-        FROM own WHERE remaining > 0 AND {LIVE}
-        """,
-        [user_id, user_id, now],
-    ).fetchall()
-    account = [row for row in rows if row[0] is None]
-    if not account:
-        raise UnknownAccount(user_id)
-    book = Book(user_id, *account[0][1:5])
-    sources = [
-        Source(grant_id, remaining, priority, expires_at, created_at, grant_seq)
-        for grant_id, remaining, priority, grant_seq, _, expires_at, created_at in rows
-        if grant_id is not None
-    ]
-    return book, sorted(sources, key=Source.burn_key)
-
-
-def draw(sources: list[Source], amount: int) -> list[tuple[str, int]]:
-    """Take `amount` from the sources in order: [(grant_id, credits taken), ...]."""
+def draw(batch: Batch, sources: list[GrantState], amount: int) -> list[tuple[str, int]]:
+    """Take `amount` from the sources in order: [(grant_id, credits taken), ...]. The
+    caller has checked that they hold that much."""
     taken = []
     for source in sources:
         if amount == 0:
             break
         take = min(source.remaining, amount)
+        source.remaining -= take
+        batch.grant_changed(source)
         taken.append((source.grant_id, take))
         amount -= take
+    assert amount == 0, f"a draw came {amount} credits short"
     return taken
 
 
-def after_draw(sources: list[Source], drawn: list[tuple[str, int]]) -> tuple[Source, ...]:
-    """The sources with what a draw took out of them (emptied ones dropped)."""
-    taken = dict(drawn)
-    left = (
-        dataclasses.replace(source, remaining=source.remaining - taken.get(source.grant_id, 0))
-        for source in sources
-    )
-    return tuple(source for source in left if source.remaining > 0)
-
-
-def take(cur: duckdb.DuckDBPyConnection, drawn: list[tuple[str, int]]) -> None:
-    """Take credits out of grants, in one UPDATE however many grants a draw touches."""
-    if len(drawn) == 1:
-        ((grant_id, credits),) = drawn
-        cur.execute(
-            "UPDATE grants SET remaining = remaining - ? WHERE grant_id = ?", [credits, grant_id]
-        )
-        return
-    cur.execute(
-        """
-        UPDATE grants SET remaining = grants.remaining - d.credits
-        FROM (SELECT unnest(?) AS grant_id, unnest(?) AS credits) AS d
-        WHERE grants.grant_id = d.grant_id
-        """,
-        [[grant_id for grant_id, _ in drawn], [credits for _, credits in drawn]],
-    )
-
-
 def give_back(
-    cur: duckdb.DuckDBPyConnection,
-    book: Book,
+    batch: Batch,
+    state: AccountState,
     drawn: list[tuple[str, int]],
     now: datetime,
     transaction_id: str,
     model: str | None = None,
-) -> int:
-    """Return credits to the grants they came from; those of lapsed grants expire at once.
-
-    Returns the credits that expired on the way back.
-    """
-    if not drawn:
-        return 0
-    live = {
-        grant_id
-        for (grant_id,) in cur.execute(
-            f"SELECT grant_id FROM grants WHERE grant_id IN (SELECT unnest(?)) AND {LIVE}",
-            [[grant_id for grant_id, _ in drawn], now],
-        ).fetchall()
-    }
-    expired = 0
+) -> None:
+    """Return credits to the grants they came from; those of lapsed grants expire at once,
+    with a `grant_expired` entry each."""
     for grant_id, credits in drawn:
-        if grant_id in live:
-            cur.execute(
-                "UPDATE grants SET remaining = remaining + ? WHERE grant_id = ?",
-                [credits, grant_id],
-            )
+        grant = state.grants[grant_id]  # kept: a pending hold drew from it
+        if grant.live(now):
+            grant.remaining += credits
+            batch.grant_changed(grant)
         else:
-            expired += credits
-            book.post(
+            batch.post(
+                state,
                 now,
                 "grant_expired",
                 transaction_id,
@@ -160,34 +71,11 @@ def give_back(
                 actor="system",
                 model=model,
             )
-    return expired
-
-
-def insert(cur: duckdb.DuckDBPyConnection, grant: Grant, grant_seq: int) -> None:
-    cur.execute(
-        f"INSERT INTO grants ({GRANT_COLUMNS}, grant_seq) VALUES "
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            grant.grant_id,
-            grant.user_id,
-            grant.kind,
-            grant.credits,
-            grant.remaining,
-            grant.priority,
-            grant.expires_at,
-            grant.created_at,
-            grant.transaction_id,
-            grant.reason,
-            grant.actor,
-            grant.expired_at,
-            grant_seq,
-        ],
-    )
 
 
 def create(
-    cur: duckdb.DuckDBPyConnection,
-    book: Book,
+    batch: Batch,
+    state: AccountState,
     now: datetime,
     *,
     credits: int,
@@ -200,11 +88,11 @@ def create(
     prefix: str = "grant",
     transaction_id: str | None = None,
 ) -> Grant:
-    """Create a grant and post its entry in `book` (saved by the caller)."""
-    grant_id = book.next_id(prefix)
+    """Create a grant and post its entry."""
+    grant_id = state.next_id(prefix)
     grant = Grant(
         grant_id=grant_id,
-        user_id=book.user_id,
+        user_id=state.user_id,
         kind=kind,
         credits=credits,
         remaining=credits,
@@ -215,7 +103,8 @@ def create(
         reason=reason,
         actor=actor,
     )
-    book.post(
+    batch.post(
+        state,
         now,
         entry_kind,
         grant.transaction_id,
@@ -224,7 +113,8 @@ def create(
         reason=reason,
         actor=actor,
     )
-    insert(cur, grant, book.seq)
+    batch.add_grant(grant, state.entries)
+    state.grants[grant_id] = GrantState(grant_id, credits, priority, expires_at, now, state.entries)
     return grant
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
@@ -35,22 +36,18 @@ from credits_core.ledger.errors import (
     TransactionClosed,
     UnknownTransaction,
 )
-from credits_core.ledger.hot import Hot
-from credits_core.ledger.journal import Book, number_entries, post_frame
+from credits_core.ledger.journal import number_entries, post_frame
+from credits_core.ledger.state import HOLD_FIELDS, reservation
 from credits_core.ledger.values import Reservation, Sweep
 
-# The columns of `holds` in the order of Reservation's fields.
-HOLD_COLUMNS = (
-    "transaction_id, user_id, credits, status, reason, created_at, expires_at, captured, "
-    "released, resolved_at, model, metadata, price_book_version, options, provider_cost_usd, "
-    "drawn"
-)
-DRAWN = "STRUCT(grant_id VARCHAR, credits BIGINT)[]"
+if TYPE_CHECKING:
+    from credits_core.ledger.writer import Context
+
 HOLD_ID = re.compile(r"^hold-(?P<account_no>\d+)-\d+$")  # as reserve() makes them
 
 
 def reserve(
-    cur: duckdb.DuckDBPyConnection,
+    context: Context,
     now: datetime,
     user_id: str,
     credits: int,
@@ -63,22 +60,16 @@ def reserve(
     options: str | None,
     price_book_version: str | None,
     provider_cost_usd: float | None,
-    hot: Hot | None = None,
-) -> tuple[Reservation, Hot]:
-    """Place the hold; return it and the account's state after it (see hot.py).
-
-    `hot` is the account as this ledger last left it; without it, or when it would
-    refuse the hold, the account is read from the database."""
-    book, sources, pending = _account(cur, user_id, now, hot)
+) -> Reservation:
+    """Place the hold, drawing its credits from the user's grants in burn order."""
+    state = context.account(user_id)
+    sources = state.sources(now)
     available = sum(source.remaining for source in sources)
-    if credits > available and hot is not None:
-        book, sources, pending = _account(cur, user_id, now, None)
-        available = sum(source.remaining for source in sources)
     if credits > available:
         raise InsufficientCredits(credits, available)
-    drawn = grants.draw(sources, credits)
+    drawn = grants.draw(context.batch, sources, credits)
     hold = Reservation(
-        transaction_id=book.next_id("hold"),
+        transaction_id=state.next_id("hold"),
         user_id=user_id,
         credits=credits,
         status="pending",
@@ -92,7 +83,8 @@ def reserve(
         provider_cost_usd=provider_cost_usd,
         drawn=tuple(drawn),
     )
-    book.post(
+    context.batch.post(
+        state,
         now,
         "reserve",
         hold.transaction_id,
@@ -102,65 +94,18 @@ def reserve(
         model=model,
         metadata=metadata,
     )
-    book.save(cur, spend=credits)
-    grants.take(cur, drawn)
-    _insert(cur, hold, actor)
-    pending[hold.transaction_id] = hold
-    return hold, Hot.after(book, grants.after_draw(sources, drawn), pending)
-
-
-def _account(
-    cur: duckdb.DuckDBPyConnection, user_id: str, now: datetime, hot: Hot | None
-) -> tuple[Book, list[grants.Source], dict[str, Reservation]]:
-    """The balance row, the spendable grants and the known pending holds of an account:
-    as `hot` keeps them, or read from the database."""
-    if hot is not None and hot.sources is not None:
-        live = [source for source in hot.sources if source.live(now)]
-        return hot.book(), live, dict(hot.pending)
-    book, sources = grants.open_with_sources(cur, user_id, now)
-    same = hot is not None and hot.entries == book.entries
-    return book, sources, dict(hot.pending) if same else {}
-
-
-def _insert(cur: duckdb.DuckDBPyConnection, hold: Reservation, actor: str | None) -> None:
-    values = [getattr(hold, field.name) for field in dataclasses.fields(hold)[:-1]]
-    drawn = [{"grant_id": grant_id, "credits": taken} for grant_id, taken in hold.drawn]
-    marks = ", ".join(["?"] * len(values))
-    cur.execute(
-        f"INSERT INTO holds ({HOLD_COLUMNS}, actor) VALUES ({marks}, ?::{DRAWN}, ?)",
-        [*values, drawn, actor],
-    )
+    context.batch.add_hold(hold, actor)
+    state.pending[hold.transaction_id] = hold
+    return hold
 
 
 def load(cur: duckdb.DuckDBPyConnection, transaction_id: str) -> Reservation | None:
-    found = load_with_book(cur, transaction_id)
-    return None if found is None else found[0]
-
-
-def load_with_book(
-    cur: duckdb.DuckDBPyConnection, transaction_id: str
-) -> tuple[Reservation, Book] | None:
-    """The hold and its user's balance row, read in one statement.
-
-    Both rows are found through their indexes: the account by the number the hold's
-    id was made from (a join on user_id would scan every account)."""
-    account_no = account_of_hold(transaction_id)
-    if account_no is None:
-        return None
-    columns = ", ".join(f"h.{name.strip()}" for name in HOLD_COLUMNS.split(","))
+    """The hold as stored, found through its index."""
     row = cur.execute(
-        f"""
-        SELECT {columns}, a.total, a.held, a.entries
-        FROM holds AS h, accounts AS a
-        WHERE h.transaction_id = ? AND a.account_no = ?
-        """,
-        [transaction_id, account_no],
+        f"SELECT {', '.join(HOLD_FIELDS)} FROM holds WHERE transaction_id = ?",
+        [transaction_id],
     ).fetchone()
-    if row is None:
-        return None
-    *fields, drawn, total, held, entries = row
-    hold = Reservation(*fields, drawn=tuple((d["grant_id"], d["credits"]) for d in drawn))
-    return hold, Book(hold.user_id, account_no, total, held, entries)
+    return None if row is None else reservation(row)
 
 
 def account_of_hold(transaction_id: str) -> int | None:
@@ -170,26 +115,20 @@ def account_of_hold(transaction_id: str) -> int | None:
     return None if found is None else int(found["account_no"])
 
 
-def pending(
-    cur: duckdb.DuckDBPyConnection, transaction_id: str, now: datetime
-) -> tuple[Reservation, Book]:
-    """The hold and its book; the hold must be pending and live at `now`."""
-    hold, book = require(cur, transaction_id)
-    if hold.status != "pending":
-        raise closed(hold, "extending it")
-    if now >= hold.expires_at:
-        raise HoldExpired(transaction_id, hold.expires_at)
-    return hold, book
+def require(cur: duckdb.DuckDBPyConnection, transaction_id: str) -> Reservation:
+    """The hold; UnknownTransaction, or TransactionClosed for bulk usage."""
+    hold = load(cur, transaction_id) if account_of_hold(transaction_id) is not None else None
+    if hold is not None:
+        return hold
+    refuse_bulk(cur, transaction_id)
+    raise UnknownTransaction(transaction_id)
 
 
-def require(cur: duckdb.DuckDBPyConnection, transaction_id: str) -> tuple[Reservation, Book]:
-    """The hold and its book; UnknownTransaction, or TransactionClosed for bulk usage."""
-    found = load_with_book(cur, transaction_id)
-    if found is not None:
-        return found
+def refuse_bulk(cur: duckdb.DuckDBPyConnection, transaction_id: str) -> None:
+    """Raise TransactionClosed if apply_usage booked this id (it has no hold)."""
     booked = bulk_booked(cur, transaction_id)
     if booked is None:
-        raise UnknownTransaction(transaction_id)
+        return
     kind, _ = booked
     status = "captured" if kind == "capture" else "released"
     raise TransactionClosed(
@@ -214,31 +153,20 @@ def bulk_booked(cur: duckdb.DuckDBPyConnection, transaction_id: str) -> tuple[st
 
 
 def confirm(
-    cur: duckdb.DuckDBPyConnection,
+    context: Context,
     now: datetime,
     transaction_id: str,
     *,
     success: bool,
     credits: int | None,
     actor: str | None,
-    hot: Hot | None = None,
-) -> tuple[Reservation, Hot | None]:
-    """Resolve the hold; return it and the account's state after it (see hot.py), or
-    None when this confirmation wrote nothing.
-
-    `hot` is the account as this ledger last left it: a live hold it keeps is confirmed
-    from it; any other is read from the database."""
-    kept = None if hot is None else hot.pending.get(transaction_id)
-    if kept is not None and now < kept.expires_at:
-        hold, book = kept, hot.book()
-    else:
-        hold, book = require(cur, transaction_id)
-        if hot is not None and (hot.account_no, hot.entries) != (book.account_no, book.entries):
-            hot = None  # the account was written since: what it kept is unknown
+) -> Reservation:
+    """Resolve the hold: capture all or `credits` of it (the rest returns), or release it."""
+    hold, state = context.hold(transaction_id)
     outcome = "captured" if success else "released"
     if hold.status != "pending":
         if hold.status == outcome and (credits is None or credits == hold.captured):
-            return hold, None  # the same confirmation again: nothing to do
+            return hold  # the same confirmation again: nothing to do
         raise closed(hold, f"confirming it as {outcome}" + (f" ({credits})" if credits else ""))
     if now >= hold.expires_at:
         raise HoldExpired(transaction_id, hold.expires_at)
@@ -249,8 +177,10 @@ def confirm(
             f"{hold.credits}; capture at most {hold.credits} (the rest returns on its own)."
         )
     returned = hold.credits - captured
+    batch = context.batch
     if captured:
-        book.post(
+        batch.post(
+            state,
             now,
             "capture",
             transaction_id,
@@ -261,7 +191,8 @@ def confirm(
             model=hold.model,
         )
     if returned:
-        book.post(
+        batch.post(
+            state,
             now,
             "release",
             transaction_id,
@@ -270,23 +201,13 @@ def confirm(
             actor=actor,
             model=hold.model,
         )
-        grants.give_back(cur, book, tail(hold.drawn, returned), now, transaction_id, hold.model)
-    book.save(cur)
-    cur.execute(
-        """
-        UPDATE holds SET status = ?, captured = ?, released = ?, resolved_at = ?
-        WHERE transaction_id = ? AND (status = 'pending') IS TRUE  -- IS TRUE: by the index
-        """,
-        [outcome, captured, returned, now, transaction_id],
-    )
-    pending = {} if hot is None else dict(hot.pending)
-    pending.pop(transaction_id, None)
-    # credits given back change the grants: they are read again before the next hold
-    sources = hot.sources if hot is not None and not returned else None
+        grants.give_back(batch, state, tail(hold.drawn, returned), now, transaction_id, hold.model)
     resolved = dataclasses.replace(
         hold, status=outcome, captured=captured, released=returned, resolved_at=now
     )
-    return resolved, Hot.after(book, sources, pending)
+    del state.pending[transaction_id]
+    batch.hold_changed(resolved)
+    return resolved
 
 
 def tail(drawn: tuple[tuple[str, int], ...], amount: int) -> list[tuple[str, int]]:
@@ -302,15 +223,21 @@ def tail(drawn: tuple[tuple[str, int], ...], amount: int) -> list[tuple[str, int
 
 
 def extend(
-    cur: duckdb.DuckDBPyConnection,
+    context: Context,
     now: datetime,
     transaction_id: str,
     ttl: timedelta,
     actor: str | None,
 ) -> Reservation:
-    hold, book = pending(cur, transaction_id, now)
+    """Renew a pending, live hold's lease to now + ttl."""
+    hold, state = context.hold(transaction_id)
+    if hold.status != "pending":
+        raise closed(hold, "extending it")
+    if now >= hold.expires_at:
+        raise HoldExpired(transaction_id, hold.expires_at)
     expires_at = now + ttl
-    book.post(
+    context.batch.post(
+        state,
         now,
         "extend",
         transaction_id,
@@ -318,12 +245,10 @@ def extend(
         actor=actor,
         model=hold.model,
     )
-    book.save(cur)
-    cur.execute(
-        "UPDATE holds SET expires_at = ? WHERE transaction_id = ? AND (status = 'pending') IS TRUE",
-        [expires_at, transaction_id],
-    )
-    return dataclasses.replace(hold, expires_at=expires_at)
+    extended = dataclasses.replace(hold, expires_at=expires_at)
+    state.pending[transaction_id] = extended
+    context.batch.hold_changed(extended)
+    return extended
 
 
 def expire(cur: duckdb.DuckDBPyConnection, now: datetime) -> Sweep:

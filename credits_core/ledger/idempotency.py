@@ -3,8 +3,8 @@
 A key is recorded in the same transaction as the write it guards, with the operation,
 a fingerprint of the request and the result. Seeing the key again with the same
 fingerprint returns that result and writes nothing; with another fingerprint it raises
-`IdempotencyConflict`. Two racing writers with one key collide on the primary key at
-COMMIT; the loser is retried and then finds the key.
+`IdempotencyConflict`. The one writer decides keyed writes in order, so two callers
+with one key cannot both write: the second finds the first's result.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from credits_core.ledger.batch import KeyRecord
 from credits_core.ledger.errors import IdempotencyConflict
 
 
@@ -66,6 +67,20 @@ def recall(
         None if result is None else json.loads(result),
         None if frame is None else pd.read_parquet(io.BytesIO(frame)),
     )
+
+
+def recall_many(cur: duckdb.DuckDBPyConnection, keys: list[str]) -> dict[str, KeyRecord]:
+    """The first results of the keys already used, in one statement (bulk results are
+    only ever recalled one at a time, by recall())."""
+    marks = ", ".join(["?"] * len(keys))
+    rows = cur.execute(
+        f"SELECT key, operation, fingerprint, result FROM idempotency_keys WHERE key IN ({marks})",
+        keys,
+    ).fetchall()
+    return {
+        key: KeyRecord(operation, fingerprint_, None if result is None else json.loads(result))
+        for key, operation, fingerprint_, result in rows
+    }
 
 
 def remember(

@@ -1,123 +1,17 @@
-"""The append-only journal and the materialised balance row it moves.
+"""The append-only journal, posted set-based: entries and the balance rows they move.
 
 Every change to a user's credits is one journal entry: its kind, the change of the
 total (`credits`) and of the held credits (`held`), the balance after it, the
 transaction it belongs to, the actor and the reason. Entries are numbered 1, 2, ...
-per account (`seq`). The account row keeps `total`, `held` and `entries`, and every
-write updates that row with a guarded UPDATE in the same transaction as its entries,
-so that DuckDB's conflict detection serialises concurrent writers of one account.
-Nothing here ever updates or deletes an entry.
+per account (`seq`), and the account row keeps `total`, `held` and `entries`. The
+writer's batches post entries through batch.py; the set-based writes (sweeps, bulk
+grants) post frames here. Nothing here ever updates or deletes an entry.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
-from itertools import chain
-
 import duckdb
 import pandas as pd
-
-from credits_core.ledger.errors import UnknownAccount
-from credits_core.ledger.store import StaleRead
-
-JOURNAL_COLUMNS = 15
-
-
-@dataclass
-class Book:
-    """One account's balance row as read by a write, and the entries that write posts."""
-
-    user_id: str
-    account_no: int
-    total: int
-    held: int
-    entries: int
-    rows: list[tuple] = field(default_factory=list)
-
-    @property
-    def seq(self) -> int:
-        """The number of the last entry posted so far."""
-        return self.entries + len(self.rows)
-
-    @property
-    def balance_total(self) -> int:
-        return self.total + sum(row[5] for row in self.rows)
-
-    @property
-    def balance_held(self) -> int:
-        return self.held + sum(row[6] for row in self.rows)
-
-    def next_id(self, prefix: str) -> str:
-        """A transaction or grant id made from the account and the next entry number."""
-        return f"{prefix}-{self.account_no}-{self.seq + 1}"
-
-    def post(
-        self,
-        ts: datetime,
-        kind: str,
-        transaction_id: str,
-        *,
-        credits: int = 0,
-        held: int = 0,
-        grant_id: str | None = None,
-        reason: str | None = None,
-        actor: str | None = None,
-        model: str | None = None,
-        metadata: str | None = None,
-    ) -> int:
-        """Append one entry; return the total balance after it."""
-        total_after = self.balance_total + credits
-        held_after = self.balance_held + held
-        self.rows.append(
-            (
-                self.account_no,
-                self.seq + 1,
-                self.user_id,
-                ts,
-                kind,
-                credits,
-                held,
-                total_after,
-                held_after,
-                transaction_id,
-                grant_id,
-                reason,
-                actor,
-                model,
-                metadata,
-            )
-        )
-        return total_after
-
-    def save(self, cur: duckdb.DuckDBPyConnection, *, spend: int = 0) -> None:
-        """Write the entries and move the balance row, guarded by what this write read.
-
-        `spend` is how many available credits the write uses: the UPDATE also requires
-        them to be there, so that a stale read can never overdraw the account. The guard
-        is wrapped in IS TRUE: a plain condition beside `account_no = ?` makes DuckDB
-        scan every account instead of looking the row up in the index.
-        """
-        (updated,) = cur.execute(
-            """
-            UPDATE accounts SET total = ?, held = ?, entries = ?
-            WHERE account_no = ? AND (entries = ? AND total - held >= ?) IS TRUE
-            """,
-            [self.balance_total, self.balance_held, self.seq, self.account_no, self.entries, spend],
-        ).fetchone()
-        if updated != 1:
-            raise StaleRead(self.user_id)
-        placeholders = ", ".join(["(" + ", ".join(["?"] * JOURNAL_COLUMNS) + ")"] * len(self.rows))
-        cur.execute(f"INSERT INTO journal VALUES {placeholders}", list(chain(*self.rows)))
-
-
-def open_book(cur: duckdb.DuckDBPyConnection, user_id: str) -> Book:
-    row = cur.execute(
-        "SELECT account_no, total, held, entries FROM accounts WHERE user_id = ?", [user_id]
-    ).fetchone()
-    if row is None:
-        raise UnknownAccount(user_id)
-    return Book(user_id, *row)
 
 
 def number_entries(cur: duckdb.DuckDBPyConnection, entries: pd.DataFrame) -> pd.DataFrame:

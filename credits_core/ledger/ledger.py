@@ -1,20 +1,22 @@
 """`Ledger`: the public face of the reservation ledger.
 
-Each method checks its arguments (typed errors, nothing written), takes the time from
-the clock once, and runs its work in one write transaction (retried whole on
-conflicts) or one read snapshot. Keyed writes go through the idempotency table in the
-same transaction.
+Each method checks its arguments in the caller's thread (typed errors, nothing
+written) and takes the time from the clock once. A read runs on its own snapshot; a
+write becomes a command for the file's one writer (writer.py), and returns once the
+commit that holds it is done. `submit()` queues a write and returns its future, for
+callers that wait asynchronously (the HTTP API).
 """
 
 from __future__ import annotations
 
-import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import duckdb
 import pandas as pd
@@ -31,9 +33,14 @@ from credits_core.ledger import (
     reads,
     reports,
 )
-from credits_core.ledger.errors import AccountExists, InsufficientCredits, InvalidArgument
-from credits_core.ledger.hot import Hot, HotAccounts
-from credits_core.ledger.journal import open_book
+from credits_core.ledger.errors import (
+    AccountExists,
+    InsufficientCredits,
+    InvalidArgument,
+    LedgerClosed,
+    ReadOnlyLedger,
+)
+from credits_core.ledger.state import AccountState
 from credits_core.ledger.store import Store, default_path
 from credits_core.ledger.values import (
     DEFAULT_PRIORITY,
@@ -44,15 +51,21 @@ from credits_core.ledger.values import (
     Reservation,
     Sweep,
 )
+from credits_core.ledger.writer import (
+    BalanceListener,
+    Command,
+    Context,
+    Shared,
+    Writer,
+    open_shared,
+    release,
+)
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
-BalanceListener = Callable[[frozenset[str] | None], None]
 # Writes that never change a balance, so listeners are not told about them.
 BALANCE_NEUTRAL = frozenset({"create_account", "create_accounts", "extend"})
-# Writes that keep the state they leave an account in (hot.py).
-HOT_OPERATIONS = frozenset({"reserve", "confirm"})
-logger = logging.getLogger(__name__)
+LISTENER_DRAIN_S = 30.0
 DEFAULT_TTL = timedelta(minutes=15)
 SYSTEM = "system"
 
@@ -74,16 +87,20 @@ def system_clock() -> datetime:
 class Ledger:
     """Balances, grants, holds and the journal of every user, in one DuckDB file.
 
-    Safe to share between threads: every call takes its own cursor and transaction.
+    Safe to share between threads, and several Ledgers of one file in one process
+    share its store and its writer.
     """
 
-    def __init__(self, store: Store, clock: Clock) -> None:
-        self._store = store
+    def __init__(self, shared: Shared, clock: Clock) -> None:
+        self._shared = shared
+        self._store: Store = shared.store
         self._clock = clock
+        self._closing = False
+        self._closed = False
         self._account_numbers: dict[str, int] = {}
         self._entries: defaultdict[int, int] = defaultdict(int)  # per account, as last seen
-        self._hot = HotAccounts()
         self._listeners: list[BalanceListener] = []
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -101,20 +118,31 @@ class Ledger:
         `path` defaults to $CREDITS_DB or data/credits.duckdb. If another process holds
         the file, wait up to `wait` seconds, then raise `LedgerBusy` naming it. An older
         ledger is upgraded in one transaction; a file that is not a ledger raises
-        `NotALedger`.
+        `NotALedger`. Ledgers of one file in one process share its writer.
         """
         clock = clock or system_clock
         now = checks.moment(clock(), "clock()")
-        store = Store.open(
+        shared = open_shared(
             str(path or default_path()),
             now,
             read_only=read_only,
-            wait=checks.wait_seconds(wait),
+            wait_s=checks.wait_seconds(wait),
         )
-        return cls(store, clock)
+        return cls(shared, clock)
 
     def close(self) -> None:
-        self._store.close()
+        """Commit what is queued (when this is the file's last Ledger) and close."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+        writer = self._shared.writer
+        if self._listeners:  # they hear every write made so far, and may still write
+            writer.notifier.drain(LISTENER_DRAIN_S)
+            for listener in self._listeners:
+                writer.notifier.listeners.remove(listener)
+        self._closed = True
+        release(self._shared)
 
     def __enter__(self) -> Ledger:
         return self
@@ -135,33 +163,67 @@ class Ledger:
     def read_only(self) -> bool:
         return self._store.read_only
 
+    @property
+    def writer(self) -> Writer:
+        """The file's writer (its batch sizes; a test hook before each commit)."""
+        return self._open_writer("writing")
+
     def now(self) -> datetime:
         """The ledger's clock, as an aware UTC datetime."""
         return checks.moment(self._clock(), "clock()")
 
     def on_balance_change(self, listener: BalanceListener) -> Callable[[], None]:
-        """Call `listener(user_ids)` after each committed write that may have changed
-        balances: the users it touched, or None after a sweep (expire_holds/grants) that
-        booked something. A listener that raises is logged and ignored: the write stands.
-        Returns a function that removes the listener."""
+        """Call `listener(user_ids)` once per committed batch of writes that may have
+        changed balances: the users it touched, or None after a sweep (expire_holds or
+        expire_grants) that booked something. Listeners run on a thread of their own, so
+        they never delay a write; a listener that raises is logged and ignored. Returns a
+        function that removes the listener."""
+        listeners = self._open_writer("listening").notifier.listeners
+        listeners.append(listener)
         self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+                listeners.remove(listener)
+
+        return remove
+
+    def wait_for_listeners(self, timeout_s: float = LISTENER_DRAIN_S) -> bool:
+        """Wait until the balance listeners have heard every committed write; False if
+        they are still busy after `timeout_s`."""
+        return self._open_writer("listening").notifier.drain(timeout_s)
 
     def transaction(self, operation: str, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        """Run `work(cursor)` in one write transaction of this ledger's file (retried whole
-        on conflicts, like every ledger write), for modules that keep their own tables in
-        the ledger file (alerts). Listeners are not called."""
-        return self._store.write(operation, work)
+        """Run `work(cursor)` in one write transaction of this ledger's file, through the
+        writer, for modules that keep their own tables in the ledger file (alerts).
+        `work` must not write the ledger's own tables. Listeners are not called."""
+        command = Command(operation, self.now(), work=work, changes_accounts=False)
+        return self._call(command)
 
     def snapshot(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run `work(cursor)` in one read transaction (one consistent snapshot)."""
-        return self._store.read(work)
+        return self._open_store().read(work)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor of this ledger's connection, outside any transaction, for work the
         ledger API does not cover and that never writes the ledger's tables (the export
         copies a snapshot into another file with it). Close it when done."""
-        return self._store.cursor()
+        return self._open_store().cursor()
+
+    def submit(self, operation: str, /, *args: Any, **kwargs: Any) -> Future:
+        """Queue the write `operation` (a write method's name: "reserve", "confirm",
+        "grant", ...) with that method's arguments, and return a Future of its result.
+
+        The arguments are checked now (raising the method's typed errors at once); the
+        Future resolves after the commit that holds the write, or with its typed error.
+        For callers that wait asynchronously: `await asyncio.wrap_future(future)`."""
+        build = self._commands.get(operation)
+        if build is None:
+            raise InvalidArgument(
+                f"{operation!r} is not a ledger write; use one of {', '.join(self._commands)}."
+            )
+        return self._submit(build(self, *args, **kwargs))
 
     # ------------------------------------------------------------------ accounts
 
@@ -174,47 +236,51 @@ class Ledger:
         idempotency_key: str | None = None,
     ) -> Account:
         """Open an account. The same details again return it; other details raise."""
+        return self._call(self._create_account(user_id, email, plan, idempotency_key))
+
+    def _create_account(
+        self, user_id: str, email: str | None, plan: str | None, idempotency_key: str | None
+    ) -> Command:
         user_id = checks.user_id(user_id)
         email = checks.text(email, "email")
         plan = checks.text(plan, "plan")
         request = {"user_id": user_id, "email": email, "plan": plan}
+        now = self.now()
 
-        def work(cur: duckdb.DuckDBPyConnection, now: datetime) -> Account:
-            row = cur.execute(
-                "SELECT user_id, email, plan, created_at FROM accounts WHERE user_id = ?",
-                [user_id],
-            ).fetchone()
-            if row is not None:
-                existing = Account(*row)
-                if (existing.email, existing.plan) != (email, plan):
-                    raise AccountExists(user_id, existing.email, existing.plan)
-                return existing
-            cur.execute(
-                """
-                INSERT INTO accounts (user_id, account_no, email, plan, created_at)
-                SELECT ?, coalesce(max(account_no), 0) + 1, ?, ?, ? FROM accounts
-                """,
-                [user_id, email, plan, now],
-            )
+        def decide(context: Context) -> Account:
+            state = context.accounts.get(user_id)
+            if state is not None:
+                if (state.email, state.plan) != (email, plan):
+                    raise AccountExists(user_id, state.email, state.plan)
+                return Account(user_id, state.email, state.plan, state.created_at)
+            number = context.accounts.allocate_account_no(context.cur)
+            state = AccountState(user_id, number, email, plan, now, 0, 0, 0)
+            context.accounts.keep(state)
+            context.batch.open_account(state)
             return Account(user_id, email, plan, now)
 
-        return self._write("create_account", idempotency_key, request, work, Account)
+        return self._decided("create_account", now, idempotency_key, request, decide, Account)
 
     def create_accounts(self, accounts: pd.DataFrame, *, idempotency_key: str | None = None) -> int:
         """Open many accounts (columns user_id, optional email, plan): all or none."""
+        return self._call(self._create_accounts(accounts, idempotency_key))
+
+    def _create_accounts(self, accounts: pd.DataFrame, idempotency_key: str | None) -> Command:
         frame = bulk.check_accounts(accounts)
         request = {"frame": idempotency.frame_fingerprint(frame)}
-        return self._write(
+        now = self.now()
+        return self._alone(
             "create_accounts",
+            now,
             idempotency_key,
             request,
-            lambda cur, now: bulk.create_accounts(cur, now, frame),
+            lambda cur: bulk.create_accounts(cur, now, frame),
             int,
         )
 
     def account(self, user_id: str) -> Account:
         user_id = checks.user_id(user_id)
-        return self._store.read(lambda cur: reads.account(cur, user_id))
+        return self._open_store().read(lambda cur: reads.account(cur, user_id))
 
     # ------------------------------------------------------------------ grants
 
@@ -232,6 +298,22 @@ class Ledger:
     ) -> Grant:
         """Give credits. `priority` defaults by kind (lower burns first): adjustment 0,
         promo 10, plan 20, topup 30. A grant is spendable until `expires_at`."""
+        return self._call(
+            self._grant(user_id, credits, kind, expires_at, priority, reason, actor,
+                        idempotency_key)
+        )  # fmt: skip
+
+    def _grant(
+        self,
+        user_id: str,
+        credits: int,
+        kind: str,
+        expires_at: datetime | None = None,
+        priority: int | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Command:
         user_id = checks.user_id(user_id)
         credits = checks.credits(credits)
         kind = checks.grant_kind(kind)
@@ -249,14 +331,14 @@ class Ledger:
             "reason": reason,
             "actor": actor,
         }
+        now = self.now()
 
-        def work(cur: duckdb.DuckDBPyConnection, now: datetime) -> Grant:
+        def decide(context: Context) -> Grant:
             if expires_at is not None:
                 checks.future(expires_at, "expires_at", now)
-            book = open_book(cur, user_id)
-            grant = grants.create(
-                cur,
-                book,
+            return grants.create(
+                context.batch,
+                context.account(user_id),
                 now,
                 credits=credits,
                 kind=kind,
@@ -265,10 +347,8 @@ class Ledger:
                 reason=reason,
                 actor=actor,
             )
-            book.save(cur)
-            return grant
 
-        return self._write("grant", idempotency_key, request, work, Grant)
+        return self._decided("grant", now, idempotency_key, request, decide, Grant)
 
     def grant_many(
         self, grants_frame: pd.DataFrame, *, idempotency_key: str | None = None
@@ -276,14 +356,19 @@ class Ledger:
         """Give many grants (columns user_id, credits, kind; optional expires_at,
         priority, reason, actor). Every row is checked first; all are written or none,
         and InvalidBatch names the bad rows. Returns one row per grant with its id."""
+        return self._call(self._grant_many(grants_frame, idempotency_key))
+
+    def _grant_many(self, grants_frame: pd.DataFrame, idempotency_key: str | None) -> Command:
         frame = bulk.check_grants(grants_frame)
         frame["actor"] = frame["actor"].fillna(SYSTEM)
         request = {"frame": idempotency.frame_fingerprint(frame)}
-        return self._write(
+        now = self.now()
+        return self._alone(
             "grant_many",
+            now,
             idempotency_key,
             request,
-            lambda cur, now: bulk.grant_many(cur, now, frame),
+            lambda cur: bulk.grant_many(cur, now, frame),
             pd.DataFrame,
         )
 
@@ -295,17 +380,16 @@ class Ledger:
             reads.account_no(cur, user_id)
             return grants.listing(cur, user_id)
 
-        return self._store.read(read)
+        return self._open_store().read(read)
 
     def expire_grants(self, now: datetime | None = None) -> Sweep:
         """Book the credits left in grants whose expiry is at or before `now` out of the
         balance (one `grant_expired` entry each). Running it again books nothing."""
+        return self._call(self._expire_grants(now))
+
+    def _expire_grants(self, now: datetime | None = None) -> Command:
         at = self.now() if now is None else checks.moment(now, "now")
-        sweep = self._store.write("expire_grants", lambda cur: grants.expire(cur, at))
-        self._hot.clear()
-        if sweep.count:
-            self._notify(None)
-        return sweep
+        return Command("expire_grants", at, work=lambda cur: grants.expire(cur, at), touched=_swept)
 
     # ------------------------------------------------------------------ holds
 
@@ -336,6 +420,21 @@ class Ledger:
         given) and the hold keeps the model, options and price book version. Without
         one, the model is metadata["model"] when present.
         """
+        return self._call(
+            self._reserve(user_id, credits, reason, metadata, idempotency_key, ttl, quote, actor)
+        )
+
+    def _reserve(
+        self,
+        user_id: str,
+        credits: int | None = None,
+        reason: str = "generation",
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        ttl: timedelta = DEFAULT_TTL,
+        quote: QuoteLike | None = None,
+        actor: str | None = None,
+    ) -> Command:
         user_id = checks.user_id(user_id)
         credits = checks.quoted_credits(credits, quote)
         reason = checks.text(reason, "reason")
@@ -353,12 +452,11 @@ class Ledger:
             "actor": actor,
             **priced,
         }
+        now = self.now()
 
-        def work(
-            cur: duckdb.DuckDBPyConnection, now: datetime, hot: Hot | None
-        ) -> tuple[Reservation, Hot]:
+        def decide(context: Context) -> Reservation:
             return holds.reserve(
-                cur,
+                context,
                 now,
                 user_id,
                 credits,
@@ -370,11 +468,9 @@ class Ledger:
                 options=priced["options_json"],
                 price_book_version=priced["price_book_version"],
                 provider_cost_usd=priced["provider_cost_usd"],
-                hot=hot,
             )
 
-        account_no = self._account_numbers.get(user_id)
-        return self._write_hot("reserve", idempotency_key, request, account_no, work)
+        return self._decided("reserve", now, idempotency_key, request, decide, Reservation)
 
     def confirm(
         self,
@@ -389,6 +485,16 @@ class Ledger:
         on success, release it on failure. Confirming again with the same outcome
         returns the same result; another outcome raises TransactionClosed. At or after
         the hold's expires_at it raises HoldExpired (see holds.py)."""
+        return self._call(self._confirm(transaction_id, success, credits, actor, idempotency_key))
+
+    def _confirm(
+        self,
+        transaction_id: str,
+        success: bool,
+        credits: int | None = None,
+        actor: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Command:
         transaction_id = checks.transaction_id(transaction_id)
         if not isinstance(success, bool):
             raise InvalidArgument(f"success must be True or False, not {success!r}.")
@@ -406,14 +512,16 @@ class Ledger:
             "credits": credits,
             "actor": actor,
         }
-        return self._write_hot(
+        now = self.now()
+        return self._decided(
             "confirm",
+            now,
             idempotency_key,
             request,
-            holds.account_of_hold(transaction_id),
-            lambda cur, now, hot: holds.confirm(
-                cur, now, transaction_id, success=success, credits=credits, actor=actor, hot=hot
+            lambda context: holds.confirm(
+                context, now, transaction_id, success=success, credits=credits, actor=actor
             ),
+            Reservation,
         )
 
     def extend(
@@ -426,32 +534,42 @@ class Ledger:
     ) -> Reservation:
         """Renew a pending hold's lease: it now expires at now + ttl. Refused (with
         TransactionClosed / HoldExpired) once the hold is closed or has expired."""
+        return self._call(self._extend(transaction_id, ttl, actor, idempotency_key))
+
+    def _extend(
+        self,
+        transaction_id: str,
+        ttl: timedelta,
+        actor: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Command:
         transaction_id = checks.transaction_id(transaction_id)
         ttl = checks.ttl(ttl)
         actor = checks.text(actor, "actor") or SYSTEM
         request = {"transaction_id": transaction_id, "ttl": ttl.total_seconds(), "actor": actor}
-        return self._write(
+        now = self.now()
+        return self._decided(
             "extend",
+            now,
             idempotency_key,
             request,
-            lambda cur, now: holds.extend(cur, now, transaction_id, ttl, actor),
+            lambda context: holds.extend(context, now, transaction_id, ttl, actor),
             Reservation,
         )
 
     def reservation(self, transaction_id: str) -> Reservation:
         """A hold as stored (a pending hold past expires_at can no longer be confirmed)."""
         transaction_id = checks.transaction_id(transaction_id)
-        return self._store.read(lambda cur: holds.require(cur, transaction_id)[0])
+        return self._open_store().read(lambda cur: holds.require(cur, transaction_id))
 
     def expire_holds(self, now: datetime | None = None) -> Sweep:
         """Expire every pending hold whose expires_at is at or before `now`: its credits
         go back to its grants (or expire with them). Running it again books nothing."""
+        return self._call(self._expire_holds(now))
+
+    def _expire_holds(self, now: datetime | None = None) -> Command:
         at = self.now() if now is None else checks.moment(now, "now")
-        sweep = self._store.write("expire_holds", lambda cur: holds.expire(cur, at))
-        self._hot.clear()
-        if sweep.count:
-            self._notify(None)
-        return sweep
+        return Command("expire_holds", at, work=lambda cur: holds.expire(cur, at), touched=_swept)
 
     # ------------------------------------------------------------------ corrections
 
@@ -465,17 +583,29 @@ class Ledger:
         idempotency_key: str | None = None,
     ) -> Entry:
         """Add (a new adjustment grant) or remove (from available credits) credits."""
+        return self._call(self._adjust(user_id, credits, reason, actor, idempotency_key))
+
+    def _adjust(
+        self,
+        user_id: str,
+        credits: int,
+        reason: str,
+        actor: str,
+        idempotency_key: str | None = None,
+    ) -> Command:
         user_id = checks.user_id(user_id)
         credits = checks.credits(credits, signed=True)
         reason = checks.text(reason, "reason", required=True)
         actor = checks.text(actor, "actor", required=True)
         request = {"user_id": user_id, "credits": credits, "reason": reason, "actor": actor}
-        return self._write(
+        now = self.now()
+        return self._decided(
             "adjust",
+            now,
             idempotency_key,
             request,
-            lambda cur, now: adjustments.adjust(
-                cur, now, user_id, credits, reason=reason, actor=actor
+            lambda context: adjustments.adjust(
+                context, now, user_id, credits, reason=reason, actor=actor
             ),
             Entry,
         )
@@ -489,16 +619,27 @@ class Ledger:
         idempotency_key: str | None = None,
     ) -> Entry:
         """Give back what a captured hold (or booked usage) spent, once."""
+        return self._call(self._refund(transaction_id, reason, actor, idempotency_key))
+
+    def _refund(
+        self,
+        transaction_id: str,
+        reason: str,
+        actor: str,
+        idempotency_key: str | None = None,
+    ) -> Command:
         transaction_id = checks.transaction_id(transaction_id)
         reason = checks.text(reason, "reason", required=True)
         actor = checks.text(actor, "actor", required=True)
         request = {"transaction_id": transaction_id, "reason": reason, "actor": actor}
-        return self._write(
+        now = self.now()
+        return self._decided(
             "refund",
+            now,
             idempotency_key,
             request,
-            lambda cur, now: adjustments.refund(
-                cur, now, transaction_id, reason=reason, actor=actor
+            lambda context: adjustments.refund(
+                context, now, transaction_id, reason=reason, actor=actor
             ),
             Entry,
         )
@@ -508,7 +649,7 @@ class Ledger:
     def balance(self, user_id: str) -> Balance:
         user_id = checks.user_id(user_id)
         now = self.now()
-        return self._store.read(lambda cur: reads.balance(cur, user_id, now))
+        return self._open_store().read(lambda cur: reads.balance(cur, user_id, now))
 
     def history(
         self,
@@ -530,7 +671,7 @@ class Ledger:
         window = self._window(since, until, kinds)
         count, skip = checks.limit(limit), checks.offset(offset)
         number = self._account_no(user_id)
-        frame = self._store.query(
+        frame = self._open_store().query(
             lambda cur: reads.history(
                 cur, number, window, limit=count, offset=skip, entries=self._entries[number]
             )
@@ -549,7 +690,7 @@ class Ledger:
         """How many entries history() would return with these filters and no limit."""
         window = self._window(since, until, kinds)
         number = self._account_no(user_id)
-        count = self._store.query(lambda cur: reads.count_history(cur, number, window))
+        count = self._open_store().query(lambda cur: reads.count_history(cur, number, window))
         self._saw_entries(number, count if window.everything else 0)
         return count
 
@@ -557,39 +698,65 @@ class Ledger:
         """Each generation of the user on one row, newest first (see reports.holds_life)."""
         self._account_no(user_id)
         now = self.now()
-        return self._store.read(lambda cur: reports.holds_life(cur, user_id, now))
+        return self._open_store().read(lambda cur: reports.holds_life(cur, user_id, now))
 
     def grants_frame(self, user_id: str) -> pd.DataFrame:
         """grants() as a DataFrame, with each grant's status now (active, spent, lapsed,
         expired)."""
         self._account_no(user_id)
         now = self.now()
-        return self._store.query(lambda cur: reads.grants_frame(cur, user_id, now))
+        return self._open_store().query(lambda cur: reads.grants_frame(cur, user_id, now))
 
     def find_accounts(self, text: str, *, limit: int = 20) -> pd.DataFrame:
         """Accounts whose user id or email contains `text` (any case), exact id first."""
         text = checks.text(text.strip() if isinstance(text, str) else text, "text", required=True)
-        count = checks.limit(limit)
-        return self._store.query(lambda cur: reports.find_accounts(cur, text, count))
+        count, now = checks.limit(limit), self.now()
+        return self._open_store().query(lambda cur: reports.find_accounts(cur, text, count, now))
 
     def overview(self) -> reports.Overview:
         """The platform now: accounts, credits outstanding and held, consumption."""
         now = self.now()
-        return self._store.read(lambda cur: reports.overview(cur, now))
+        return self._open_store().read(lambda cur: reports.overview(cur, now))
 
     def consumption_by_day(self, *, days: int = 30) -> pd.DataFrame:
         """Credits captured per day over the last `days` days."""
         now = self.now()
-        return self._store.query(lambda cur: reports.consumption_by_day(cur, now, days))
+        return self._open_store().query(lambda cur: reports.consumption_by_day(cur, now, days))
 
     def top_models(self, *, days: int = 7, limit: int = 8) -> pd.DataFrame:
         """The models that consumed the most credits over the last `days` days."""
         now = self.now()
-        return self._store.query(lambda cur: reports.top_models(cur, now, days, limit))
+        return self._open_store().query(lambda cur: reports.top_models(cur, now, days, limit))
+
+    # Dashboard reads (reports.py): how many accounts a search finds, the support log.
+
+    def count_accounts(self, text: str) -> int:
+        """How many accounts find_accounts(text) would list without a limit."""
+        text = checks.text(text.strip() if isinstance(text, str) else text, "text", required=True)
+        now = self.now()
+        return self._open_store().read(lambda cur: reports.count_accounts(cur, text, now))
+
+    def support_log(
+        self,
+        where: reports.SupportLogFilter | None = None,
+        *,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> pd.DataFrame:
+        """Adjustments, refunds and grants people booked, across every user, newest first
+        (see reports.support_log); limit=None for all."""
+        where = where or reports.SupportLogFilter()
+        count, skip = checks.limit(limit), checks.offset(offset)
+        return self._open_store().query(lambda cur: reports.support_log(cur, where, count, skip))
+
+    def count_support_log(self, where: reports.SupportLogFilter | None = None) -> int:
+        """How many support actions support_log(where) would list without a limit."""
+        where = where or reports.SupportLogFilter()
+        return self._open_store().read(lambda cur: reports.count_support_log(cur, where))
 
     def check_invariants(self) -> list[str]:
         """Every violated ledger rule (see invariants.py); [] when the ledger is sound."""
-        return self._store.read(invariants.check)
+        return self._open_store().read(invariants.check)
 
     # ------------------------------------------------------------------ bulk
 
@@ -608,6 +775,15 @@ class Ledger:
         rejected_insufficient, duplicate, unknown_account), credits (spent) and
         transaction_id. See bulk.py for the rules.
         """
+        return self._call(self._apply_usage(events, reason, actor, idempotency_key))
+
+    def _apply_usage(
+        self,
+        events: pd.DataFrame,
+        reason: str = "usage",
+        actor: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Command:
         usage = bulk.check_usage(events)
         reason = checks.text(reason, "reason", required=True)
         actor = checks.text(actor, "actor") or SYSTEM
@@ -615,15 +791,19 @@ class Ledger:
         if idempotency_key is not None:
             frame = events.to_pandas() if isinstance(events, pa.Table) else events
             request["frame"] = idempotency.frame_fingerprint(frame)
-        return self._write(
+        now = self.now()
+        return self._alone(
             "apply_usage",
+            now,
             idempotency_key,
             request,
-            lambda cur, now: bulk.apply_usage(cur, now, usage, reason=reason, actor=actor),
+            lambda cur: bulk.apply_usage(cur, now, usage, reason=reason, actor=actor),
             pd.DataFrame,
         )
 
     # ------------------------------------------------------------------ machinery
+
+    _commands: ClassVar[dict[str, Callable[..., Command]]] = {}
 
     def _window(
         self,
@@ -643,7 +823,7 @@ class Ledger:
         user_id = checks.user_id(user_id)
         number = self._account_numbers.get(user_id)
         if number is None:
-            number, entries = self._store.query(lambda cur: reads.account_size(cur, user_id))
+            number, entries = self._open_store().query(lambda cur: reads.account_size(cur, user_id))
             self._account_numbers[user_id] = number
             self._saw_entries(number, entries)
         return number
@@ -652,92 +832,120 @@ class Ledger:
         """An account has at least `entries` entries: entries are never removed."""
         self._entries[number] = max(self._entries[number], int(entries))
 
-    def _write_hot(
+    def _open_store(self) -> Store:
+        if self._closed:
+            raise LedgerClosed()
+        return self._store
+
+    def _open_writer(self, operation: str) -> Writer:
+        self._open_store()
+        if self._shared.writer is None:
+            raise ReadOnlyLedger(operation)
+        return self._shared.writer
+
+    def _decided(
         self,
         operation: str,
+        now: datetime,
         key: str | None,
         request: dict[str, Any],
-        account_no: int | None,
-        work: Callable[[duckdb.DuckDBPyConnection, datetime, Hot | None], tuple[T, Hot | None]],
-    ) -> T:
-        """`_write` for a reserve or confirm: `work` starts from the account's kept state
-        (hot.py), if any, and returns its result and the state after it, which is kept
-        once the transaction has committed."""
-        after: list[Hot] = []
-
-        def attempt(cur: duckdb.DuckDBPyConnection, now: datetime) -> T:
-            after.clear()
-            result, state = work(cur, now, self._hot.take(account_no))
-            after.extend([state] if state is not None else [])
-            return result
-
-        result = self._write(operation, key, request, attempt, Reservation)
-        for state in after:
-            self._account_numbers[state.user_id] = state.account_no
-            self._saw_entries(state.account_no, state.entries)
-            self._hot.put(state)
-        return result
-
-    def _write(
-        self,
-        operation: str,
-        key: str | None,
-        request: dict[str, Any],
-        work: Callable[[duckdb.DuckDBPyConnection, datetime], T],
+        decide: Callable[[Context], T],
         result_type: type,
-    ) -> T:
-        """Run `work` in a retried write transaction, behind the idempotency key if any.
-        A write other than a reserve or confirm drops the kept account states (hot.py):
-        they would only cost a retry."""
+    ) -> Command:
+        """A write the writer decides in memory, batched with others."""
         key = checks.idempotency_key(key)
-        at = self.now()
-        fingerprint = idempotency.fingerprint(operation, request) if key else ""
+        return Command(
+            operation,
+            now,
+            decide=decide,
+            key=key,
+            fingerprint=idempotency.fingerprint(operation, request) if key else "",
+            encode=lambda result: result.to_dict(),
+            decode=lambda stored: result_type.from_dict(stored),
+            touched=None if operation in BALANCE_NEUTRAL else _user_of,
+            user_ids=(request["user_id"],) if "user_id" in request else (),
+            account_nos=_hold_account(request),
+        )
 
-        def attempt(cur: duckdb.DuckDBPyConnection) -> T:
-            if key is not None:
-                stored = idempotency.recall(cur, key, operation, fingerprint)
-                if stored is not None:
-                    return _decode(stored, result_type)
-            result = work(cur, at)
-            if key is not None:
-                idempotency.remember(cur, key, operation, fingerprint, at, **_encode(result))
-            return result
+    def _alone(
+        self,
+        operation: str,
+        now: datetime,
+        key: str | None,
+        request: dict[str, Any],
+        work: Callable[[duckdb.DuckDBPyConnection], T],
+        result_type: type,
+    ) -> Command:
+        """A set-based write the writer runs alone, in its own transaction."""
+        key = checks.idempotency_key(key)
+        return Command(
+            operation,
+            now,
+            work=work,
+            key=key,
+            fingerprint=idempotency.fingerprint(operation, request) if key else "",
+            encode=_encode,
+            decode=lambda stored: _decode(stored, result_type),
+            touched=None if operation in BALANCE_NEUTRAL else _users_of_frame,
+        )
 
-        result = self._store.write(operation, attempt)
-        if operation not in HOT_OPERATIONS:
-            self._hot.clear()
-        if self._listeners and operation not in BALANCE_NEUTRAL:
-            self._notify(_touched(request, result))
-        return result
+    def _submit(self, command: Command) -> Future:
+        return self._open_writer(command.operation).submit(command)
 
-    def _notify(self, user_ids: frozenset[str] | None) -> None:
-        for listener in tuple(self._listeners):
-            try:
-                listener(user_ids)
-            except Exception:
-                logger.exception("a balance-change listener failed; the write stands")
+    def _call(self, command: Command) -> Any:
+        """Queue the write and wait for the commit that holds it."""
+        return self._submit(command).result()
 
 
-def _touched(request: dict[str, Any], result: object) -> frozenset[str] | None:
-    """The users a committed write touched: its user_id, or the result's user ids."""
-    if "user_id" in request:
-        return frozenset({request["user_id"]})
-    if isinstance(result, pd.DataFrame):
-        return frozenset(result["user_id"].dropna().astype(str)) if "user_id" in result else None
+Ledger._commands.update(
+    {
+        name: getattr(Ledger, f"_{name}")
+        for name in (
+            "create_account",
+            "create_accounts",
+            "grant",
+            "grant_many",
+            "reserve",
+            "confirm",
+            "extend",
+            "adjust",
+            "refund",
+            "expire_holds",
+            "expire_grants",
+            "apply_usage",
+        )
+    }
+)
+
+
+def _swept(sweep: Sweep) -> frozenset[str] | None:
+    """A sweep may touch anyone: None when it booked something."""
+    return None if sweep.count else frozenset()
+
+
+def _user_of(result: Account | Grant | Reservation | Entry) -> frozenset[str]:
     return frozenset({result.user_id})
+
+
+def _users_of_frame(result: pd.DataFrame) -> frozenset[str] | None:
+    if "user_id" not in result:
+        return None
+    return frozenset(result["user_id"].dropna().astype(str))
+
+
+def _hold_account(request: dict[str, Any]) -> tuple[int, ...]:
+    transaction_id = request.get("transaction_id")
+    number = None if transaction_id is None else holds.account_of_hold(transaction_id)
+    return () if number is None else (number,)
 
 
 def _encode(result: object) -> dict[str, Any]:
     if isinstance(result, pd.DataFrame):
         return {"frame": result}
-    if isinstance(result, int):
-        return {"result": result}
-    return {"result": result.to_dict()}
+    return {"result": result}
 
 
 def _decode(stored: idempotency.Stored, result_type: type) -> Any:
     if result_type is pd.DataFrame:
         return bulk.tidy(stored.frame)
-    if result_type is int:
-        return stored.result
-    return result_type.from_dict(stored.result)
+    return stored.result

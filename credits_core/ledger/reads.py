@@ -1,7 +1,8 @@
 """Reads: a user's balance now, account details, and the journal as history.
 
-`balance` is what the user can spend at this instant: grants that have lapsed but are
-not yet booked out by `expire_grants` are already left out of it. `history` reads one
+`balance` is what the user can spend at this instant, as the `account_balances` macro
+(schema migration 6) defines it: grants that have lapsed but are not yet booked out by
+`expire_grants` are already left out of it. `history` reads one
 user's entries newest first through the journal's index on the account.
 """
 
@@ -63,19 +64,14 @@ def account(cur: duckdb.DuckDBPyConnection, user_id: str) -> Account:
 
 
 def balance(cur: duckdb.DuckDBPyConnection, user_id: str, now: datetime) -> Balance:
-    row = cur.execute("SELECT total, held FROM accounts WHERE user_id = ?", [user_id]).fetchone()
+    """The user's balance as `account_balances` (schema migration 6) defines it."""
+    row = cur.execute(
+        "SELECT total, held, available FROM account_balances(?) WHERE user_id = ?",
+        [now, user_id],
+    ).fetchone()
     if row is None:
         raise UnknownAccount(user_id)
-    total, held = row
-    (lapsed,) = cur.execute(
-        f"""
-        WITH own AS MATERIALIZED (SELECT * FROM grants WHERE user_id = ?)
-        SELECT coalesce(sum(remaining), 0) FROM own
-        WHERE remaining > 0 AND NOT ({grants.LIVE})
-        """,
-        [user_id, now],
-    ).fetchone()
-    return Balance(total - lapsed, held, total - held - lapsed)
+    return Balance(*row)
 
 
 @dataclass(frozen=True)

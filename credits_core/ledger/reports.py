@@ -1,6 +1,6 @@
-"""Read models for the back office: finding accounts, each hold's life on one row, and
-the platform overview (the home page's figures). Plain SQL over the ledger's tables,
-each in one read snapshot; nothing here writes.
+"""Read models for the back office: finding accounts, each hold's life on one row, the
+platform overview (the home page's figures) and the log of support actions. Plain SQL
+over the ledger's tables, each in one read snapshot; nothing here writes.
 """
 
 from __future__ import annotations
@@ -11,25 +11,45 @@ from datetime import datetime, timedelta
 import duckdb
 import pandas as pd
 
+from credits_core.ledger.errors import InvalidKind
 from credits_core.ledger.reads import account_no
 
 
-def find_accounts(cur: duckdb.DuckDBPyConnection, query: str, limit: int) -> pd.DataFrame:
-    """Accounts whose user id or email contains `query` (ignoring case), exact first."""
-    pattern = (
-        "%" + query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    )
+def _contains(query: str) -> str:
+    """An ILIKE pattern (escape '\\') matching text that contains `query`."""
+    escaped = query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+MATCHING_ACCOUNTS = """
+FROM account_balances($now)
+WHERE user_id ILIKE $pattern ESCAPE '\\' OR email ILIKE $pattern ESCAPE '\\'
+"""
+
+
+def find_accounts(
+    cur: duckdb.DuckDBPyConnection, query: str, limit: int, now: datetime
+) -> pd.DataFrame:
+    """Accounts whose user id or email contains `query` (ignoring case), exact first;
+    total, held and available as `account_balances` defines them at `now`."""
     return cur.execute(
-        """
-        SELECT user_id, email, plan, total, held, total - held AS available, created_at
-        FROM accounts
-        WHERE user_id ILIKE ? ESCAPE '\\' OR email ILIKE ? ESCAPE '\\'
-        ORDER BY (lower(user_id) = lower(?) OR lower(email) = lower(?)) DESC,
+        f"""
+        SELECT user_id, email, plan, total, held, available, created_at
+        {MATCHING_ACCOUNTS}
+        ORDER BY (lower(user_id) = lower($query) OR lower(email) = lower($query)) DESC,
                  length(user_id), user_id
-        LIMIT ?
+        LIMIT $limit
         """,
-        [pattern, pattern, query.strip(), query.strip(), limit],
+        {"now": now, "pattern": _contains(query), "query": query.strip(), "limit": limit},
     ).df()
+
+
+def count_accounts(cur: duckdb.DuckDBPyConnection, query: str, now: datetime) -> int:
+    """How many accounts find_accounts would list without a limit."""
+    (count,) = cur.execute(
+        f"SELECT count(*) {MATCHING_ACCOUNTS}", {"now": now, "pattern": _contains(query)}
+    ).fetchone()
+    return int(count)
 
 
 def holds_life(cur: duckdb.DuckDBPyConnection, user_id: str, now: datetime) -> pd.DataFrame:
@@ -92,14 +112,16 @@ LOW_BALANCE = 100
 
 
 def overview(cur: duckdb.DuckDBPyConnection, now: datetime) -> Overview:
+    """Outstanding credits are the accounts' `total` and low balances compare their
+    `available`, both as `account_balances` defines them at `now`."""
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     accounts, outstanding, held, low = cur.execute(
         """
         SELECT count(*), coalesce(sum(total), 0), coalesce(sum(held), 0),
-               count(*) FILTER (WHERE total - held < ?)
-        FROM accounts
+               count(*) FILTER (WHERE available < ?)
+        FROM account_balances(?)
         """,
-        [LOW_BALANCE],
+        [LOW_BALANCE, now],
     ).fetchone()
     today, week = cur.execute(
         """
@@ -139,3 +161,76 @@ def top_models(
         """,
         [now - timedelta(days=days), now, limit],
     ).df()
+
+
+# What people did to users' credits: the journal entries a person (not the system)
+# booked. Each kind is named by what support calls it.
+SUPPORT_KINDS = {"adjustment": "adjust", "refund": "refund", "grant": "grant"}
+
+
+@dataclass(frozen=True)
+class SupportLogFilter:
+    """Which support actions: by agent (the actor, any case, part of it), user (id or
+    email, part of it), kinds (of SUPPORT_KINDS) and time (since <= ts < until)."""
+
+    agent: str = ""
+    user: str = ""
+    kinds: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.kinds) - set(SUPPORT_KINDS))
+        if unknown:
+            raise InvalidKind(
+                f"Unknown support action kind(s) {', '.join(unknown)}; "
+                f"valid kinds: {', '.join(SUPPORT_KINDS)}."
+            )
+
+    def params(self) -> dict:
+        kinds = [SUPPORT_KINDS[k] for k in self.kinds] or list(SUPPORT_KINDS.values())
+        return {
+            "agent": _contains(self.agent),
+            "user": _contains(self.user),
+            "kinds": kinds,
+            "since": self.since,
+            "until": self.until,
+        }
+
+
+SUPPORT_ACTIONS = """
+WITH acts AS MATERIALIZED (
+    SELECT ts, actor, user_id, kind::VARCHAR AS kind, credits, reason, transaction_id,
+           balance_after, account_no, seq
+    FROM journal
+    WHERE kind IN ('adjust', 'refund', 'grant') AND actor IS NOT NULL AND actor <> 'system'
+      AND list_contains($kinds, kind::VARCHAR)
+      AND ($since IS NULL OR ts >= $since) AND ($until IS NULL OR ts < $until)
+      AND actor ILIKE $agent ESCAPE '\\'
+)
+SELECT acts.ts, acts.actor AS agent, acts.user_id, a.email,
+       CASE acts.kind WHEN 'adjust' THEN 'adjustment' ELSE acts.kind END AS kind,
+       acts.credits, acts.reason, acts.transaction_id, acts.balance_after
+FROM acts JOIN accounts AS a USING (user_id)
+WHERE acts.user_id ILIKE $user ESCAPE '\\' OR coalesce(a.email, '') ILIKE $user ESCAPE '\\'
+"""
+
+
+def support_log(
+    cur: duckdb.DuckDBPyConnection, where: SupportLogFilter, limit: int | None, offset: int
+) -> pd.DataFrame:
+    """Support actions across every user, newest first: when, agent, user, email, kind
+    (adjustment, refund, grant), credits (signed), reason, transaction id, balance after."""
+    return cur.execute(
+        f"""
+        {SUPPORT_ACTIONS}
+        ORDER BY acts.ts DESC, acts.account_no, acts.seq DESC
+        LIMIT $limit OFFSET $offset
+        """,
+        where.params() | {"limit": limit, "offset": offset},
+    ).df()
+
+
+def count_support_log(cur: duckdb.DuckDBPyConnection, where: SupportLogFilter) -> int:
+    (count,) = cur.execute(f"SELECT count(*) FROM ({SUPPORT_ACTIONS})", where.params()).fetchone()
+    return int(count)

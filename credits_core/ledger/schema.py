@@ -207,7 +207,41 @@ LOW_CREDIT_ALERTS = Migration(
     ),
 )
 
-MIGRATIONS = (CORE_TABLES, IDEMPOTENCY_KEYS, LOOKUP_INDEXES, QUOTE_COST, LOW_CREDIT_ALERTS)
+# What "available" means, written once: what a user can spend at `as_of`, that is the
+# credits left in grants still live then, minus what is held. Grants that lapsed but
+# that `expire_grants` has not booked out yet are left out of `total` and `available`.
+# Balance reads, account search, the home figures, alerts and exports all read it.
+ACCOUNT_BALANCES = Migration(
+    6,
+    "account_balances(as_of): total, held and available as of a moment, one row per account",
+    (
+        """
+        CREATE MACRO account_balances(as_of) AS TABLE
+        SELECT a.user_id, a.account_no, a.email, a.plan, a.created_at,
+               a.total - coalesce(l.credits, 0) AS total,
+               a.held,
+               a.total - a.held - coalesce(l.credits, 0) AS available,
+               coalesce(l.credits, 0) AS lapsed
+        FROM accounts AS a
+        LEFT JOIN (
+            SELECT user_id, CAST(sum(remaining) AS BIGINT) AS credits
+            FROM grants
+            WHERE remaining > 0
+              AND NOT ((expires_at IS NULL OR expires_at > as_of) AND expired_at IS NULL)
+            GROUP BY user_id
+        ) AS l USING (user_id)
+        """,
+    ),
+)
+
+MIGRATIONS = (
+    CORE_TABLES,
+    IDEMPOTENCY_KEYS,
+    LOOKUP_INDEXES,
+    QUOTE_COST,
+    LOW_CREDIT_ALERTS,
+    ACCOUNT_BALANCES,
+)
 LATEST = MIGRATIONS[-1].version
 
 

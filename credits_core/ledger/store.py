@@ -1,15 +1,13 @@
-"""The database file: opening it safely, cursors per operation, retried write transactions.
+"""The database file: opening it safely, and a cursor per operation.
 
-One DuckDB connection per `Store`; every operation takes its own cursor (cursors have
-separate transactions, a connection is not thread-safe). A write runs `work(cursor)`
-inside BEGIN ... COMMIT; when DuckDB reports a write-write conflict
-(`duckdb.TransactionException`) the whole transaction is rolled back and run again,
-a bounded number of times, after a jittered pause.
+One DuckDB connection per `Store`, shared by every `Ledger` of the file in this
+process; every operation takes its own cursor (cursors have separate transactions, a
+connection is not thread-safe). Reads run on their own snapshots; every write goes
+through the file's one writer (writer.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import re
@@ -29,7 +27,6 @@ from credits_core.ledger.errors import (
     LedgerContention,
     LedgerNotFound,
     NotALedger,
-    ReadOnlyLedger,
     SchemaOutdated,
     SchemaTooNew,
 )
@@ -38,14 +35,10 @@ T = TypeVar("T")
 
 DEFAULT_PATH = "data/credits.duckdb"
 MAX_ATTEMPTS = 200
-MAX_PAUSE = 0.02  # seconds
+MAX_PAUSE_S = 0.02
 # No downloads at run time: a foreign file must fail, not fetch an extension.
 CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
-
-
-class StaleRead(Exception):
-    """A guarded UPDATE matched no row: the transaction read an outdated account."""
 
 
 def default_path() -> str:
@@ -112,39 +105,6 @@ class Store:
         finally:
             cur.close()
 
-    def write(self, operation: str, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        """Run `work` in one write transaction, retried whole on conflicts."""
-        if self.read_only:
-            raise ReadOnlyLedger(operation)
-        for attempt in range(MAX_ATTEMPTS):
-            cur = self.cursor()
-            try:
-                cur.execute("BEGIN")
-                result = work(cur)
-                cur.execute("COMMIT")
-                return result
-            except (duckdb.TransactionException, StaleRead) as error:
-                _rollback(cur)
-                if not _retryable(error):
-                    raise
-                time.sleep(random.uniform(0, min(MAX_PAUSE, 0.0005 * 2**attempt)))
-            except BaseException:
-                _rollback(cur)
-                raise
-            finally:
-                cur.close()
-        raise LedgerContention(MAX_ATTEMPTS)
-
-
-def _retryable(error: Exception) -> bool:
-    """A write-write conflict or a key collision at COMMIT, not an earlier failure."""
-    return isinstance(error, StaleRead) or "transaction is aborted" not in str(error)
-
-
-def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
-    with contextlib.suppress(duckdb.Error):  # the failure may have ended the transaction
-        cur.execute("ROLLBACK")
-
 
 def _connect(path: str, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
     """Connect, waiting up to `wait` seconds while another process holds the file."""
@@ -190,7 +150,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, path: str, now: datetime, read_only
             return
         except duckdb.TransactionException:
             # another thread of this process is migrating the same file
-            time.sleep(random.uniform(0, min(MAX_PAUSE, 0.0005 * 2**attempt)))
+            time.sleep(random.uniform(0, min(MAX_PAUSE_S, 0.0005 * 2**attempt)))
     raise LedgerContention(MAX_ATTEMPTS)
 
 

@@ -147,6 +147,45 @@ class PriceBook:
         ]
         return pd.DataFrame(rows, columns=CATALOG_COLUMNS)
 
+    def margins_by_plan(self, at: object = None, credit_usd: float | None = None) -> pd.DataFrame:
+        """The catalog at list price (no plan) with, for each plan, the credits it pays
+        (`credits_<plan>`) and the margin left (`margin_pct_<plan>`); `below_cost_on`
+        names where a SKU sells below the provider's cost ("list price" and/or plans),
+        and `below_cost` is true when it does anywhere."""
+        table = self.catalog(at, None, credit_usd)
+        below = [["list price"] if flag else [] for flag in table["below_cost"]]
+        for plan in self.plans(at):
+            priced = self.catalog(at, plan, credit_usd)
+            table[f"credits_{plan}"] = priced["credits"]
+            table[f"margin_pct_{plan}"] = priced["margin_pct"]
+            for names, flag in zip(below, priced["below_cost"], strict=True):
+                if flag:
+                    names.append(plan)
+        table["below_cost_on"] = [", ".join(names) for names in below]
+        table["below_cost"] = [bool(names) for names in below]
+        return table
+
+    def option_change(
+        self, model: str, option: str, previous: object, chosen: Mapping[str, object], at=None
+    ) -> str | None:
+        """Why a form can no longer keep `previous` for `option` once the options in
+        `chosen` are picked (None when it can): "MiniMax-Hailuo-02 has no duration=10 with
+        resolution=1080P; valid duration values: 6." """
+        if is_missing(previous):
+            return None
+        valid = self.valid_values(model, option, chosen, at)
+        if previous in valid:
+            return None
+        name, _spec = self.model(model, at)
+        context = ", ".join(
+            f"{key}={format_value(value)}" for key, value in chosen.items() if key != option
+        )
+        values = ", ".join(format_value(value) for value in valid)
+        return (
+            f"{name} has no {option}={format_value(previous)} with {context}; "
+            f"valid {option} values: {values}."
+        )
+
     def diff(self, other: PriceBook, at: object = None, plan: str | None = None) -> pd.DataFrame:
         """What changes from this book to `other`, SKU by SKU, at one moment."""
         return catalog_diff(self.catalog(at, plan), other.catalog(at, plan))

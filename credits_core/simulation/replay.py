@@ -31,7 +31,7 @@ import pandas as pd
 
 from credits_core.ledger import Ledger
 from credits_core.pricing import PriceBook
-from credits_core.simulation import skus
+from credits_core.simulation import figures, skus
 from credits_core.simulation.errors import InvalidReplayWindow
 
 MAX_DAYS = 366
@@ -421,18 +421,22 @@ def _summary(priced, run_out, users, seconds: float, baseline: float) -> pd.Data
     after = int((n * priced["credits_after"]).sum())
     revenue_before = float((n * priced["credits_before"] * priced["credit_usd_before"]).sum())
     revenue_after = float((n * priced["credits_after"] * priced["credit_usd_after"]).sum())
+    earlier = float(users["days_earlier"].median()) if len(users) else None
     rows = [
-        ("generations replayed", int(n.sum())),
-        ("generations whose options were not identified", int(n[~priced["priced"]].sum())),
-        ("credits burned before", before),
-        ("credits burned after", after),
-        ("revenue before (USD)", round(revenue_before, 2)),
-        ("revenue after (USD)", round(revenue_after, 2)),
-        ("users paying more", int((run_out["extra_credits"] > 0).sum())),
-        ("users paying less", int((run_out["extra_credits"] < 0).sum())),
-        ("users who would run out earlier", len(users)),
-        ("median days earlier", float(users["days_earlier"].median()) if len(users) else 0.0),
-        ("seconds", round(seconds, 2)),
-        ("seconds for a plain count of the same rows", round(baseline, 3)),
-    ]
-    return pd.DataFrame({"measure": [r[0] for r in rows], "value": [str(r[1]) for r in rows]})
+        ("generations replayed", figures.count(n.sum())),
+        (
+            "generations whose options were not identified",
+            figures.count(n[~priced["priced"]].sum()),
+        ),
+        ("credits burned before", figures.count(before)),
+        ("credits burned after", figures.count(after)),
+        ("revenue before", figures.usd(revenue_before)),
+        ("revenue after", figures.usd(revenue_after)),
+        ("users paying more", figures.count((run_out["extra_credits"] > 0).sum())),
+        ("users paying less", figures.count((run_out["extra_credits"] < 0).sum())),
+        ("users who would run out earlier", figures.count(len(users))),
+        ("median days earlier", figures.days(earlier)),
+        ("time taken", figures.seconds(seconds)),
+        ("time for a plain count of the same rows", figures.seconds(baseline, 3)),
+    ]  # fmt: skip
+    return pd.DataFrame({"measure": [r[0] for r in rows], "value": [r[1] for r in rows]})

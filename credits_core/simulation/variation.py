@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from credits_core.pricing import PriceBook
-from credits_core.simulation import engine
+from credits_core.simulation import engine, figures
 from credits_core.simulation.errors import InvalidScenario
 from credits_core.simulation.scenario import Scenario, price_mix, schedule
 
@@ -91,15 +91,16 @@ def _per_run(priced, result: engine.Runs) -> pd.DataFrame:
 
 def _summary(per_run: pd.DataFrame, band: tuple[float, float]) -> pd.DataFrame:
     depleted = per_run["depletion_day"].dropna()
+    low, high = (per_run["paid_usd"].quantile(edge / 100) for edge in band)
     rows = [
-        ("runs", len(per_run)),
-        ("runs that run dry (%)", round(100 * len(depleted) / len(per_run), 1)),
-        ("median depletion day (of those)", None if depleted.empty else float(depleted.median())),
-        ("median credits spent", float(per_run["spent"].median())),
-        ("median paid (USD)", float(per_run["paid_usd"].median())),
-        (f"paid, {band[0]:g}th-{band[1]:g}th percentile (USD)",
-         f"{per_run['paid_usd'].quantile(band[0] / 100):.2f}"
-         f" - {per_run['paid_usd'].quantile(band[1] / 100):.2f}"),
-        ("median provider cost (USD)", float(per_run["provider_cost_usd"].median())),
+        ("runs", figures.count(len(per_run))),
+        ("runs that run dry", figures.percent(100 * len(depleted) / len(per_run))),
+        ("median depletion day (of those)",
+         figures.days(None if depleted.empty else float(depleted.median()))),
+        ("median credits spent", figures.count(round(per_run["spent"].median()))),
+        ("median paid", figures.usd(float(per_run["paid_usd"].median()))),
+        (f"paid, {band[0]:g}th-{band[1]:g}th percentile",
+         f"{figures.usd(low)} - {figures.usd(high)}"),
+        ("median provider cost", figures.usd(float(per_run["provider_cost_usd"].median()))),
     ]  # fmt: skip
-    return pd.DataFrame({"measure": [r[0] for r in rows], "value": [str(r[1]) for r in rows]})
+    return pd.DataFrame({"measure": [r[0] for r in rows], "value": [r[1] for r in rows]})

@@ -6,15 +6,18 @@ This folder is a subfolder of `pages/`, so Streamlit does not list it as a page.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
+from pandas.io.formats.style import Styler
 
 from credits_core import alerts
 from credits_core.access import AccessConfig, Action, Identity, identify
 from credits_core.ledger import Ledger
 from credits_core.pricing import PriceBook
+from pages.shell import columns
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,9 @@ MENU = (
         "Transaction history",
         ":material/receipt_long:",
         Action.READ_HISTORY,
+    ),
+    PageLink(
+        "pages/support_log.py", "Support log", ":material/manage_history:", Action.READ_HISTORY
     ),
     PageLink("pages/usage_export.py", "Usage export", ":material/download:", Action.EXPORT),
     PageLink(
@@ -116,14 +122,44 @@ def page(title: str, action: Action | None = None) -> Identity:
     return identity
 
 
-def table(frame: pd.DataFrame, flag: str | None = None) -> None:
-    """A full-width table; rows where the boolean column `flag` is true are tinted red."""
+def table(
+    frame: pd.DataFrame,
+    *,
+    key: str,
+    main: Sequence[str] | None = None,
+    flag: str | None = None,
+    config: dict | None = None,
+    height: int | None = None,
+) -> None:
+    """A full-width table with human labels, formats and widths (columns.py). Only the
+    `main` columns show unless the reader turns on "More columns"; rows where the
+    boolean column `flag` is true are tinted red."""
+    order = list(frame.columns)
+    if main is not None and len(main) < len(order):
+        hidden = [name for name in order if name not in main]
+        more = st.toggle(
+            "More columns",
+            key=f"{key}_more",
+            help="Also show: " + ", ".join(columns.label_of(name) for name in hidden),
+        )
+        order = order if more else [name for name in main if name in frame.columns]
+    shown: pd.DataFrame | Styler = frame
     if flag is not None:
         tint = "background-color: #fde2e1"
-        frame = frame.style.apply(lambda row: [tint if row[flag] else ""] * len(row), axis=1)
-    st.dataframe(frame, hide_index=True, width="stretch")
+        shown = frame.style.apply(lambda row: [tint if row[flag] else ""] * len(row), axis=1)
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        height=height or "auto",
+        column_config=columns.configure(frame, config),
+        column_order=order,
+    )
 
 
-def usd(amount: float, places: int = 2) -> str:
-    """Dollars with the sign in front: $1,234.50, -$0.36 (`places` decimals)."""
-    return f"-${-amount:,.{places}f}" if amount < 0 else f"${amount:,.{places}f}"
+def usd(amount: float, places: int = 2, *, signed: bool = False) -> str:
+    """Dollars with the sign in front: $1,234.50, -$0.36 (`places` decimals); with
+    `signed`, a gain shows its + too (+$1,926.54), as a change does."""
+    if amount < 0:
+        return f"-${-amount:,.{places}f}"
+    return f"{'+' if signed else ''}${amount:,.{places}f}"

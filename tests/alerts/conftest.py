@@ -64,6 +64,7 @@ def query(ledger: Ledger, sql: str, params: list | None = None) -> pd.DataFrame:
 
 
 def open_pairs(ledger: Ledger) -> set[tuple[str, str]]:
+    ledger.wait_for_listeners()  # alerts are evaluated on the listeners' thread
     frame = query(ledger, "SELECT user_id, rule FROM alerts WHERE status = 'open'")
     return set(zip(frame["user_id"], frame["rule"], strict=True))
 

@@ -26,6 +26,7 @@ def test_listeners_hear_the_users_each_balance_change_touched(ledger, clock):
         pd.DataFrame({"user_id": ["u_1", "u_2"], "credits": [5, 100], "kind": "promo"})
     )
     ledger.adjust("u_2", -5, reason="test", actor="test")
+    ledger.wait_for_listeners()  # they run on a thread of their own
     assert heard == [
         frozenset({"u_1"}),
         frozenset({"u_1"}),
@@ -36,9 +37,11 @@ def test_listeners_hear_the_users_each_balance_change_touched(ledger, clock):
     ledger.reserve("u_2", 50, ttl=pd.Timedelta(minutes=1).to_pytimedelta())
     clock.advance(minutes=2)
     ledger.expire_holds()
+    ledger.wait_for_listeners()
     assert heard[-1] is None  # a sweep may touch anyone
     stop()
     ledger.grant("u_1", 1, kind="topup")
+    ledger.wait_for_listeners()
     assert len(heard) == 7
 
 
@@ -50,6 +53,7 @@ def test_a_failing_listener_does_not_fail_the_write(ledger, caplog):
     account(ledger, "u_1", 500)
     with caplog.at_level(logging.ERROR):
         ledger.adjust("u_1", -100, reason="test", actor="test")
+        ledger.wait_for_listeners()
     assert ledger.balance("u_1").available == 400
     assert "listener" in caplog.text
 

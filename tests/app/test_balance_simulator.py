@@ -74,8 +74,21 @@ def test_support_is_refused(open_page):
 def test_a_broken_mix_in_the_url_says_what_is_wrong(open_page):
     app = open_page(PAGE, email=PRODUCT, **{**QUERY, "mix": "Music 1.5~~often"})
     assert "per_day must be a number, not 'often'" in app.error[0].value
-    app = open_page(PAGE, email=PRODUCT, **{**QUERY, "mix": "Gen-9~~1"})
-    assert "Usage mix row 1 (Gen-9)" in app.error[0].value
+
+
+def test_a_mix_row_that_does_not_price_is_flagged_and_the_rest_still_runs(open_page):
+    mix = "Gen-9~~1;Music 1.5~~2;MiniMax-Hailuo-02~resolution=1080P,duration=10~1"
+    app = open_page(PAGE, email=PRODUCT, **{**QUERY, "mix": mix})
+    warnings = [w.value for w in app.warning]
+    assert warnings[0].startswith("Row 1 (Gen-9) left out: Unknown model 'Gen-9'")
+    assert "credits catalog" not in warnings[0]
+    assert "Row 3 (MiniMax-Hailuo-02 · resolution=1080P, duration=10) left out" in warnings[1]
+    assert not app.error
+    picked = app.dataframe[0].value  # the mix editor, every row still in place
+    assert len(picked) == 3
+    burned = app.dataframe[3].value  # then alerts, events, credits burned per model
+    assert burned["model"].tolist() == ["Music 1.5"]
+    assert app.query_params["mix"] == "Music 1.5~~2"
 
 
 def test_sandbox_steps_show_the_platforms_messages(open_page, demo_db):

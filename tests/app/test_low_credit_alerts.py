@@ -11,7 +11,9 @@ import pytest
 from credits_core.alerts import (
     AlertRules,
     Evaluator,
+    deliver,
     open_alert_counts,
+    outbox_state,
     rule_changes,
     users_in_alert,
 )
@@ -42,16 +44,35 @@ def test_users_in_alert_match_the_core(open_page, alerts_db):
     app = open_page(PAGE)
     with Ledger.open(alerts_db) as ledger:
         counts = open_alert_counts(ledger)
-        expected = users_in_alert(ledger)
+        expected = users_in_alert(ledger, limit=None)
     assert metric(app, "Open alerts") == f"{counts.total:,}"
+    assert metric(app, "Users in alert") == f"{counts.users:,}" == f"{len(expected):,}"
     for severity, count in counts.by_severity.items():
         assert metric(app, severity.capitalize()) == f"{count:,}"
     shown = app.dataframe[0].value
-    assert len(shown) == len(expected) == counts.total
-    assert shown["user_id"].tolist() == expected["user_id"].tolist()
+    assert shown["user_id"].tolist() == expected["user_id"].tolist()[:50]
     assert shown["history"].iloc[0] == f"/transaction_history?user={shown['user_id'].iloc[0]}"
     assert shown["severity"].iloc[0] == "critical"  # most severe first
     assert len(app.get("vega_lite_chart")) + len(app.get("arrow_vega_lite_chart")) == 1
+
+
+def caption_count(app) -> int:
+    text = next(c.value for c in app.caption if "users in alert match" in c.value)
+    return int(text.split()[0].replace(",", ""))
+
+
+def test_each_user_once_with_true_counts_and_pages(open_page, alerts_db):
+    app = open_page(PAGE)
+    with Ledger.open(alerts_db) as ledger:
+        everyone = users_in_alert(ledger, limit=None)
+        open_total = open_alert_counts(ledger).total
+    assert everyone["user_id"].is_unique and open_total > len(everyone) > 50
+    assert caption_count(app) == len(everyone)
+    first = app.dataframe[0].value
+    assert len(first) == 50 and first["user_id"].is_unique
+    app.number_input(key="alerts_page").set_value(2).run()
+    second = app.dataframe[0].value
+    assert second["user_id"].tolist() == everyone["user_id"].tolist()[50:100]
 
 
 def test_filters_narrow_the_list(open_page, alerts_db):
@@ -62,21 +83,43 @@ def test_filters_narrow_the_list(open_page, alerts_db):
     user = shown["user_id"].iloc[0]
     app.text_input(key="search").input(user).run()
     assert set(app.dataframe[0].value["user_id"]) == {user}
+    assert caption_count(app) == 1
 
 
-def test_support_acknowledges_an_alert(open_page, alerts_db):
+def test_support_acknowledges_every_alert_of_a_user_at_once(open_page, alerts_db):
     app = open_page(PAGE, email="sam@corp.example")
-    form_select = next(s for s in app.selectbox if s.label == "Alert")
-    alert_id = form_select.options[0]
-    form_select.set_value(alert_id)
+    with Ledger.open(alerts_db) as ledger:
+        several = users_in_alert(ledger, limit=None).query("alerts > 1")
+    user_id = several["user_id"].iloc[0]
+    app.checkbox(key="unacknowledged").check().run()
+    before = caption_count(app)
+    app.selectbox(key="ack_user").set_value(user_id)
     app.text_input(key="ack_note").input("Emailed about a top-up")
     next(b for b in app.button if b.label == "Acknowledge").click().run()
     assert not app.exception and not app.error
+    count = several["alerts"].iloc[0]
+    assert app.success[0].value == f"Acknowledged {count} open alert(s) of {user_id}."
+    app.run()
+    assert caption_count(app) == before - 1
     with Ledger.open(alerts_db) as ledger:
-        acknowledged = users_in_alert(ledger)
-    row = acknowledged[acknowledged["alert_id"] == alert_id].iloc[0]
+        row = users_in_alert(ledger, search=user_id, limit=None).iloc[0]
     assert (row["acknowledged_by"], row["note"]) == ("sam@corp.example", "Emailed about a top-up")
     assert not any(e.label == "Save rules" for e in app.button)  # support cannot edit rules
+
+
+def test_the_outbox_shows_delivery_state_and_support_retries_failures(open_page, alerts_db):
+    with Ledger.open(alerts_db) as ledger:
+        deliver(ledger, "http://127.0.0.1:9/nothing", max_attempts=1, timeout=1, limit=3)
+        failed = outbox_state(ledger).failed
+    assert failed == 3
+    app = open_page(PAGE, email="sam@corp.example")
+    assert metric(app, "Failed for good") == "3"
+    assert any("Last delivery error" in e.value for e in app.error)
+    next(b for b in app.button if b.label == "Retry failed messages").click().run()
+    assert "3 message(s) are pending again" in app.success[0].value
+    with Ledger.open(alerts_db) as ledger:
+        assert outbox_state(ledger).failed == 0
+    assert metric(app, "Failed for good") == "0"
 
 
 def test_acknowledging_without_a_note_is_refused(open_page, alerts_db):

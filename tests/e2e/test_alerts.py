@@ -84,14 +84,16 @@ def test_support_acknowledges_an_alert(page, start_server, alerts_db):
     wait_idle(page)
     page.get_by_role("button", name="Evaluate the rules now").click()
     wait_idle(page)
-    page.get_by_text("Only alerts nobody acknowledged yet").click()
+    page.get_by_text("Only users nobody acknowledged yet").click()
     wait_idle(page)
-    caption = page.get_by_text(re.compile(r"open alerts shown"))
+    caption = page.get_by_text(re.compile(r"users in alert match"))
     before = int(caption.inner_text().split()[0].replace(",", ""))
     page.locator("input[aria-label='Note (required): what was done']").fill(
         "Emailed about a top-up"
     )
     page.get_by_role("button", name="Acknowledge").click()
     wait_idle(page)
-    expect(page.get_by_text(re.compile(r"^Acknowledged "))).to_be_visible()
-    expect(caption).to_have_text(re.compile(rf"^{before - 1:,} open alerts shown"), timeout=15_000)
+    expect(page.get_by_text(re.compile(r"^Acknowledged \d+ open alert"))).to_be_visible()
+    expect(caption).to_have_text(
+        re.compile(rf"^{before - 1:,} users in alert match"), timeout=15_000
+    )

@@ -234,3 +234,16 @@ def test_every_journal_entry_of_the_exported_kinds_is_one_row(demo, book):
     exported = rows(demo, book).total_rows
     kinds = ("capture", "release", "expire", "grant", "refund", "adjust")
     assert exported == sum(journal_count(demo, kind) for kind in kinds) > 10_000
+
+
+def test_the_file_name_says_which_days_filters_and_grouping():
+    from credits_core.export import UsageQuery
+
+    query = UsageQuery(since=date(2026, 11, 1), until=date(2026, 12, 1), providers="Google",
+                       kinds="capture,release", group_by="model,day",
+                       users="u_1,u_2,u_3,u_4")  # fmt: skip
+    assert query.file_stem() == (
+        "usage-2026-11-01-to-2026-11-30-users-u-1-u-2-u-3-and-1-more-providers-google"
+        "-kinds-capture-release-by-model-day"
+    )
+    assert UsageQuery().file_stem() == "usage-events"

@@ -6,34 +6,26 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from credits_core.ledger.journal import number_entries, open_book, post_frame
-from credits_core.ledger.store import StaleRead
+from credits_core.ledger.batch import Batch
+from credits_core.ledger.journal import number_entries, post_frame
+from credits_core.ledger.state import AccountState
 from tests.ledger.support import START, funded, journal
 
 
-def test_a_book_posts_entries_with_running_balances(ledger):
-    funded(ledger, credits=100)
-    cur = ledger._store.cursor()
-    cur.execute("BEGIN")
-    book = open_book(cur, "u_1")
-    assert book.next_id("adj") == "adj-1-2"
-    assert book.post(START, "adjust", "adj-1-2", credits=-30) == 70
-    assert book.post(START, "reserve", "hold-1-3", held=20) == 70
-    assert (book.balance_total, book.balance_held, book.seq) == (70, 20, 3)
-    cur.execute("ROLLBACK")
-    cur.close()
+def test_a_batch_posts_entries_with_running_balances():
+    state = AccountState("u_1", 1, None, None, START, total=100, held=0, entries=1)
+    batch = Batch()
+    assert state.next_id("adj") == "adj-1-2"
+    assert batch.post(state, START, "adjust", "adj-1-2", credits=-30) == 70
+    assert batch.post(state, START, "reserve", "hold-1-3", held=20) == 70
+    assert (state.total, state.held, state.entries) == (70, 20, 3)
+    assert [(row[1], row[7], row[8]) for row in batch.journal] == [(2, 70, 0), (3, 70, 20)]
 
 
-def test_saving_a_book_read_before_another_write_is_refused(ledger):
-    funded(ledger, credits=100)
-    cur = ledger._store.cursor()
-    stale = open_book(cur, "u_1")
-    ledger.adjust("u_1", 5, reason="meanwhile", actor="ops")
-    stale.post(START, "adjust", "adj-1-2", credits=1)
-    with pytest.raises(StaleRead):
-        stale.save(cur)
-    cur.close()
-    assert ledger.check_invariants() == []
+def test_a_posting_that_would_hold_more_than_the_total_is_refused():
+    state = AccountState("u_1", 1, None, None, START, total=10, held=0, entries=1)
+    with pytest.raises(AssertionError):
+        Batch().post(state, START, "reserve", "hold-1-2", held=11)
 
 
 def test_post_frame_numbers_entries_per_account_in_order(ledger):

@@ -27,6 +27,8 @@ ever equals "now": the model need not know the boundary rule.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -294,6 +296,50 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(tid=holds, data=st.data())
     def confirm_another(self, tid, data) -> None:
         self.resolve(tid, data)
+
+    @precondition(lambda self: len(self.model.grants) >= 2)
+    @rule(target=holds, data=st.data())
+    def reserve_together(self, data):
+        """Several users' holds and grants at once, from threads started together: the
+        writer batches them, and since each touches another user the model can apply
+        them in any order."""
+        users = data.draw(
+            st.lists(st.sampled_from(self.users()), min_size=2, max_size=4, unique=True),
+            label="users",
+        )
+        calls = [
+            (user, data.draw(st.sampled_from(["reserve", "grant"]), label="call"),
+             data.draw(st.integers(1, 250), label="credits"))
+            for user in users
+        ]  # fmt: skip
+        start = threading.Barrier(len(calls))
+
+        def call(user: str, what: str, credits: int):
+            start.wait()
+            try:
+                if what == "grant":
+                    return self.ledger.grant(user, credits, kind="topup")
+                return self.ledger.reserve(user, credits, ttl=timedelta(minutes=30) + HALF)
+            except InsufficientCredits as refused:
+                return refused
+
+        with ThreadPoolExecutor(len(calls)) as pool:
+            results = list(pool.map(lambda c: call(*c), calls))
+        placed = []
+        for (user, what, credits), result in zip(calls, results, strict=True):
+            if what == "grant":
+                self.model.add_grant(user, credits, DEFAULT_PRIORITY["topup"], None)
+                continue
+            available = self.model.available(user)
+            if credits > available:
+                expect_insufficient(result, credits, available)
+                continue
+            assert (result.status, result.credits) == ("pending", credits)
+            draws = self.model.draw(user, credits)
+            expires_at = self.clock.now + timedelta(minutes=30) + HALF
+            self.model.holds[result.transaction_id] = MHold(user, credits, draws, expires_at)
+            placed.append(result.transaction_id)
+        return multiple(*placed)
 
     def place_hold(self, data, size, ttl_minutes, keyed):
         user = data.draw(st.sampled_from(self.users()), label="user")

@@ -14,18 +14,15 @@ import duckdb
 import pytest
 
 from credits_core.ledger import (
-    InsufficientCredits,
     InvalidTimestamp,
     Ledger,
     LedgerBusy,
     LedgerClosed,
-    LedgerContention,
     LedgerNotFound,
     NotALedger,
     ReadOnlyLedger,
 )
-from credits_core.ledger import store as store_module
-from tests.ledger.support import funded, unchanged
+from tests.ledger.support import funded
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -130,64 +127,3 @@ def test_a_closed_ledger_says_so(ledger):
 def test_the_clock_must_be_aware():
     with pytest.raises(InvalidTimestamp, match="no time zone"):
         Ledger.open(":memory:", clock=lambda: datetime(2025, 1, 1))
-
-
-def test_a_conflicting_write_is_retried_whole(ledger, monkeypatch):
-    funded(ledger, credits=100)
-    real = store_module.Store.cursor
-    conflicts = iter([True, True, False])
-
-    def cursor(self):
-        cur = real(self)
-        if next(conflicts, False):
-            return Conflicting(cur)
-        return cur
-
-    monkeypatch.setattr(store_module.Store, "cursor", cursor)
-    hold = ledger.reserve("u_1", 30)
-    monkeypatch.setattr(store_module.Store, "cursor", real)
-    assert tuple(ledger.balance("u_1")) == (100, 30, 70)
-    assert list(ledger.history("u_1")["transaction_id"]) == [hold.transaction_id, "grant-1-1"]
-
-
-def test_a_write_that_keeps_conflicting_gives_up_and_writes_nothing(ledger, monkeypatch):
-    funded(ledger, credits=100)
-    real = store_module.Store.cursor
-    monkeypatch.setattr(store_module, "MAX_ATTEMPTS", 3)
-    monkeypatch.setattr(store_module.Store, "cursor", lambda self: Conflicting(real(self)))
-    with pytest.raises(LedgerContention, match="nothing was written"):
-        ledger.reserve("u_1", 30)
-    monkeypatch.setattr(store_module.Store, "cursor", real)
-    assert tuple(ledger.balance("u_1")) == (100, 0, 100)
-
-
-def test_other_errors_are_not_retried(ledger, monkeypatch):
-    funded(ledger, credits=100)
-    calls = []
-    real = store_module.Store.cursor
-
-    def cursor(self):
-        calls.append(1)
-        return real(self)
-
-    with unchanged(ledger):
-        monkeypatch.setattr(store_module.Store, "cursor", cursor)
-        with pytest.raises(InsufficientCredits):
-            ledger.reserve("u_1", 300)
-        monkeypatch.setattr(store_module.Store, "cursor", real)
-    assert len(calls) == 1
-
-
-class Conflicting:
-    """A cursor whose first UPDATE fails as a concurrent writer's would."""
-
-    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
-        self._cur = cur
-
-    def execute(self, query: str, *args):
-        if query.lstrip().startswith("UPDATE accounts"):
-            raise duckdb.TransactionException("TransactionContext Error: Conflict on update!")
-        return self._cur.execute(query, *args)
-
-    def __getattr__(self, name: str):
-        return getattr(self._cur, name)

@@ -51,7 +51,7 @@ def test_share_of_runs_running_dry(book):
     # dry around day 18, before the next grant on day 30
     result = vary(scenario(per_day=3), book, runs=200, seed=2)
     summary = result.summary.set_index("measure")["value"]
-    assert summary["runs that run dry (%)"] == "100.0"
+    assert summary["runs that run dry"] == "100.0%"
     assert result.per_run["depletion_day"].between(10, 29).all()
     assert result.per_run["depletion_day"].nunique() > 3
 

@@ -1,0 +1,433 @@
+"""The writer: one thread per ledger file per process that commits every write.
+
+Callers turn each write into a `Command` and queue it (a bounded queue: when it stays
+full for `PUT_TIMEOUT_S` the call raises `WriterBusy`). The writer takes whatever is
+queued, up to `MAX_BATCH_COMMANDS`, and decides each command in order against the
+accounts it keeps in memory (state.py): that state is authoritative, since every write
+of the process comes through here and DuckDB's lock keeps other processes out. What
+the commands decided (batch.py) is then written with one set-based statement per
+table and committed once; only then is each caller answered, so an acknowledged write
+is a durable one.
+
+- A command that breaks a rule (InsufficientCredits, TransactionClosed, an unknown
+  account, an idempotency conflict, bad input) fails alone; it changed nothing.
+- If the batch's SQL or COMMIT fails, every caller of the batch gets one `WriteFailed`,
+  nothing is written, and the writer drops its state (reloaded on demand) and goes on.
+- A set-based write that is not decided here (sweeps, bulk usage, bulk grants, other
+  modules' `transaction()` work) runs alone in its own transaction, after the batch
+  before it has committed; if it may have changed accounts, the kept state is dropped.
+
+Balance listeners are told once per committed batch, with the users it touched (None
+after a sweep), on a thread of their own: a slow listener never delays a commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from credits_core.errors import CreditsError
+from credits_core.ledger import idempotency
+from credits_core.ledger.batch import Batch, KeyRecord
+from credits_core.ledger.errors import (
+    IdempotencyConflict,
+    LedgerClosed,
+    LedgerError,
+    UnknownAccount,
+    UnknownTransaction,
+    WriteFailed,
+    WriterBusy,
+)
+from credits_core.ledger.state import Accounts, AccountState
+from credits_core.ledger.store import Store
+from credits_core.ledger.values import Reservation
+
+logger = logging.getLogger(__name__)
+
+QUEUE_COMMANDS = 16_384  # commands waiting at most
+MAX_BATCH_COMMANDS = 4_096  # commands one commit decides at most
+PUT_TIMEOUT_S = 5.0  # how long a call waits for room in a full queue
+NOTIFY_BACKLOG_BATCHES = 1_000  # listener calls waiting before they are merged
+Touched = frozenset[str] | None
+BalanceListener = Callable[[Touched], None]
+
+
+@dataclass(eq=False)
+class Command:
+    """One write, queued. Exactly one of `decide` (in memory, batched) and `work` (SQL,
+    alone in its own transaction) is set."""
+
+    operation: str
+    now: datetime
+    decide: Callable[[Context], Any] | None = None
+    work: Callable[[duckdb.DuckDBPyConnection], Any] | None = None
+    key: str | None = None
+    fingerprint: str = ""
+    # A keyed write's first result: for `decide`, encode gives a JSON value and decode
+    # takes it back; for `work`, encode gives idempotency.remember's keywords and decode
+    # takes an idempotency.Stored.
+    encode: Callable[[Any], Any] = lambda result: result
+    decode: Callable[[Any], Any] = lambda stored: stored
+    touched: Callable[[Any], Touched] | None = None  # None: changes no balance
+    changes_accounts: bool = True  # for `work`: drop the kept state afterwards
+    user_ids: tuple[str, ...] = ()  # accounts to load before deciding
+    account_nos: tuple[int, ...] = ()
+    future: Future = field(default_factory=Future)
+
+
+class Context:
+    """What a command decides with: the kept accounts, the batch, a cursor for reading
+    what earlier commits wrote."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, accounts: Accounts, batch: Batch) -> None:
+        self.cur = cur
+        self.accounts = accounts
+        self.batch = batch
+        self.stored_keys: dict[str, KeyRecord] = {}
+
+    def account(self, user_id: str) -> AccountState:
+        state = self.accounts.get(user_id)
+        if state is None:
+            self.accounts.load(self.cur, user_ids=[user_id])
+            state = self.accounts.get(user_id)
+        if state is None:
+            raise UnknownAccount(user_id)
+        return state
+
+    def hold(self, transaction_id: str) -> tuple[Reservation, AccountState]:
+        """The hold as it stands now: pending (kept), changed in this batch, or closed
+        (read from the file). UnknownTransaction, or TransactionClosed for bulk usage."""
+        from credits_core.ledger import holds  # holds.py decides with a Context
+
+        account_no = holds.account_of_hold(transaction_id)
+        state = None
+        if account_no is not None:
+            state = self.accounts.get_no(account_no)
+            if state is None:
+                self.accounts.load(self.cur, account_nos=[account_no])
+                state = self.accounts.get_no(account_no)
+        if state is not None:
+            hold = state.pending.get(transaction_id) or self.batch.hold(transaction_id)
+            hold = hold or holds.load(self.cur, transaction_id)
+            if hold is not None:
+                return hold, state
+        holds.refuse_bulk(self.cur, transaction_id)
+        raise UnknownTransaction(transaction_id)
+
+
+class Notifier:
+    """Calls the balance listeners on a thread of its own, once per committed batch;
+    when they fall behind by NOTIFY_BACKLOG_BATCHES, waiting calls are merged."""
+
+    def __init__(self) -> None:
+        self.listeners: list[BalanceListener] = []
+        self._backlog: deque[Touched] = deque()
+        self._busy = False
+        self._stopping = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="ledger-listeners", daemon=True)
+        self._thread.start()
+
+    def publish(self, touched: Touched) -> None:
+        if not self.listeners:
+            return
+        with self._changed:
+            if len(self._backlog) >= NOTIFY_BACKLOG_BATCHES:
+                last = self._backlog.pop()
+                touched = None if last is None or touched is None else last | touched
+            self._backlog.append(touched)
+            self._changed.notify_all()
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait until every published change has been heard; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: not self._backlog and not self._busy, timeout=timeout_s
+            )
+
+    def stop(self, timeout_s: float) -> None:
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+        self._thread.join(timeout=timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._backlog or self._stopping)
+                if not self._backlog:
+                    return
+                touched = self._backlog.popleft()
+                self._busy = True
+            for listener in tuple(self.listeners):
+                try:
+                    listener(touched)
+                except Exception:
+                    logger.exception("a balance-change listener failed; the write stands")
+            with self._changed:
+                self._busy = False
+                self._changed.notify_all()
+
+
+_STOP = object()
+
+
+class Writer:
+    """The one writer of a ledger file in this process (see the module's docstring)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_COMMANDS)
+        self._accounts = Accounts()
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self.notifier = Notifier()
+        self.batch_sizes: deque[int] = deque(maxlen=100_000)  # commands per commit, newest last
+        # Test hook: called with the cursor inside each batch's transaction, before COMMIT.
+        self.before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+        self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, command: Command) -> Future:
+        """Queue the command; its future resolves after the commit that holds it."""
+        if self._closed:
+            raise LedgerClosed()
+        try:
+            self._queue.put(command, timeout=PUT_TIMEOUT_S)
+        except queue.Full:
+            raise WriterBusy(self._store.path, self._queue.qsize(), PUT_TIMEOUT_S) from None
+        return command.future
+
+    def close(self, timeout_s: float = 60.0) -> None:
+        """Commit what is queued, then stop; later submissions raise LedgerClosed."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self.notifier.drain(timeout_s)
+            self._closed = True
+            self._queue.put(_STOP)
+        self._thread.join(timeout=timeout_s)
+        self.notifier.stop(timeout_s)
+
+    # ------------------------------------------------------------------ the thread
+
+    def _run(self) -> None:
+        cur = self._store.cursor()
+        try:
+            while True:
+                commands, stop = self._take()
+                try:
+                    self._process(cur, commands)
+                except Exception as error:  # a bug: answer everyone, keep serving
+                    logger.exception("the ledger writer failed; its state is reloaded")
+                    self._accounts.clear()
+                    failed = WriteFailed(len(commands), _first_line(error))
+                    for command in commands:
+                        if not command.future.done():
+                            command.future.set_exception(failed)
+                if stop:
+                    return
+        finally:
+            cur.close()
+
+    def _take(self) -> tuple[list[Command], bool]:
+        """Block for the first command, then take what else is queued (bounded)."""
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        commands = [first]
+        while len(commands) < MAX_BATCH_COMMANDS:
+            try:
+                command = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if command is _STOP:
+                return commands, True
+            commands.append(command)
+        return commands, False
+
+    def _process(self, cur: duckdb.DuckDBPyConnection, commands: list[Command]) -> None:
+        batch: list[Command] = []
+        for command in commands:
+            if command.work is None:
+                batch.append(command)
+                continue
+            self._commit(cur, batch)
+            batch = []
+            self._run_alone(cur, command)
+        self._commit(cur, batch)
+
+    def _commit(self, cur: duckdb.DuckDBPyConnection, commands: list[Command]) -> None:
+        """Decide the commands in order, write what they decided, commit, answer."""
+        if not commands:
+            return
+        batch = Batch()
+        context = Context(cur, self._accounts, batch)
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            self._prepare(context, commands)
+            for command in commands:
+                outcomes.append(self._decide(context, command))
+            cur.execute("BEGIN")
+            batch.write(cur)
+            if self.before_commit is not None:
+                self.before_commit(cur)
+            cur.execute("COMMIT")
+        except Exception as error:
+            _rollback(cur)
+            self._accounts.clear()
+            failed = WriteFailed(len(commands), _first_line(error))
+            logger.warning("ledger batch of %d commands failed: %s", len(commands), error)
+            for command in commands:
+                command.future.set_exception(failed)
+            return
+        self._accounts.trim()
+        self.batch_sizes.append(len(commands))
+        touched: set[str] = set()
+        everyone = False
+        for command, (ok, value) in zip(commands, outcomes, strict=True):
+            if ok:
+                command.future.set_result(value)
+                if command.touched is not None:
+                    users = command.touched(value)
+                    everyone = everyone or users is None
+                    touched |= users or set()
+            else:
+                command.future.set_exception(value)
+        if everyone or touched:
+            self.notifier.publish(None if everyone else frozenset(touched))
+
+    def _prepare(self, context: Context, commands: list[Command]) -> None:
+        """Load, in a few statements, the accounts and first results the batch needs."""
+        self._accounts.load(
+            context.cur,
+            user_ids=[u for c in commands for u in c.user_ids],
+            account_nos=[n for c in commands for n in c.account_nos],
+        )
+        keys = sorted({c.key for c in commands if c.key is not None})
+        if keys:
+            context.stored_keys = idempotency.recall_many(context.cur, keys)
+
+    def _decide(self, context: Context, command: Command) -> tuple[bool, Any]:
+        """(True, result) or (False, the rule it broke); anything else fails the batch."""
+        try:
+            if command.key is not None:
+                first = context.batch.keys.get(command.key)
+                record = first[0] if first else context.stored_keys.get(command.key)
+                if record is not None:
+                    if (record.operation, record.fingerprint) != (
+                        command.operation,
+                        command.fingerprint,
+                    ):
+                        raise IdempotencyConflict(command.key, command.operation, record.operation)
+                    return True, command.decode(record.result)
+            result = command.decide(context)
+            if command.key is not None:
+                record = KeyRecord(command.operation, command.fingerprint, command.encode(result))
+                context.batch.remember(command.key, record, command.now)
+            return True, result
+        except LedgerError as rule:  # bad input too: checks.py raises LedgerErrors
+            return False, rule
+
+    def _run_alone(self, cur: duckdb.DuckDBPyConnection, command: Command) -> None:
+        """A set-based write in its own transaction (see the module's docstring)."""
+        try:
+            cur.execute("BEGIN")
+            result = self._keyed_work(cur, command)
+            if self.before_commit is not None:
+                self.before_commit(cur)
+            cur.execute("COMMIT")
+        except Exception as error:
+            _rollback(cur)
+            if command.changes_accounts:
+                self._accounts.clear()
+            if not isinstance(error, CreditsError | ValueError | TypeError):
+                error = WriteFailed(1, _first_line(error))
+            command.future.set_exception(error)
+            return
+        if command.changes_accounts:
+            self._accounts.clear()
+        command.future.set_result(result)
+        self.batch_sizes.append(1)
+        if command.touched is not None:
+            self.notifier.publish(command.touched(result))
+
+    def _keyed_work(self, cur: duckdb.DuckDBPyConnection, command: Command) -> Any:
+        if command.key is None:
+            return command.work(cur)
+        stored = idempotency.recall(cur, command.key, command.operation, command.fingerprint)
+        if stored is not None:
+            return command.decode(stored)
+        result = command.work(cur)
+        idempotency.remember(
+            cur, command.key, command.operation, command.fingerprint, command.now,
+            **command.encode(result),
+        )  # fmt: skip
+        return result
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):  # the failure may have ended the transaction
+        cur.execute("ROLLBACK")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
+
+
+# ---------------------------------------------------------------------- one per file
+
+
+@dataclass(eq=False)
+class Shared:
+    """A ledger file as this process has it open: one store, one writer, for every
+    `Ledger` of the file (":memory:" ledgers are never shared)."""
+
+    key: str
+    store: Store
+    writer: Writer | None  # None when read-only
+    users: int = 1
+
+
+_shared: dict[str, Shared] = {}
+_shared_lock = threading.Lock()
+
+
+def open_shared(path: str, now: datetime, *, read_only: bool, wait_s: float) -> Shared:
+    """The file's store and writer, opened now or shared with the Ledgers that have it."""
+    key = path if path == ":memory:" else os.path.realpath(path)
+    with _shared_lock:
+        found = _shared.get(key)
+        if found is not None and found.store.read_only == read_only:
+            found.users += 1
+            return found
+        store = Store.open(path, now, read_only=read_only, wait=wait_s)
+        shared = Shared(key, store, None if read_only else Writer(store))
+        if path != ":memory:":
+            _shared[key] = shared
+        return shared
+
+
+def release(shared: Shared) -> None:
+    """One Ledger is done with the file: the last one commits what is queued and closes."""
+    with _shared_lock:
+        shared.users -= 1
+        if shared.users > 0:
+            return
+        if _shared.get(shared.key) is shared:
+            del _shared[shared.key]
+    if shared.writer is not None:
+        shared.writer.close()
+    shared.store.close()

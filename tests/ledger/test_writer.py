@@ -1,0 +1,262 @@
+"""The writer (writer.py): many callers' writes decided in memory and committed together.
+
+Real threads on a real file: the same calls made at once must leave the same ledger as
+made one at a time, nothing acknowledged may be lost, and a failed commit fails exactly
+the callers of its batch.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+
+from credits_core.ledger import Ledger, LedgerClosed, WriteFailed, WriterBusy
+from credits_core.ledger import writer as writer_module
+from tests.ledger.support import FakeClock, funded, sql, state, unchanged
+
+
+def run_threads(count: int, work) -> list:
+    """Run work(i) on `count` threads started together; return what each returned."""
+    start = threading.Barrier(count)
+
+    def go(i: int):
+        start.wait()
+        return work(i)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(go, range(count)))
+
+
+def test_sixteen_threads_open_320_accounts_at_once(db_path, clock):
+    with Ledger.open(db_path, clock=clock) as ledger:
+
+        def sign_up(thread: int) -> int:
+            for n in range(20):
+                user = f"u_{thread:02d}_{n:02d}"
+                ledger.create_account(user, email=f"{user}@example.com", plan="free")
+                ledger.grant(user, 100, kind="plan")
+            return 20
+
+        assert sum(run_threads(16, sign_up)) == 320
+        rows = sql(ledger, "SELECT count(*), count(DISTINCT account_no), sum(total) FROM accounts")
+        assert rows == [(320, 320, 32_000)]
+        assert ledger.balance("u_15_19") == (100, 0, 100)
+        assert ledger.check_invariants() == []
+
+
+def test_eight_threads_grant_adjust_and_refund_one_user_and_all_600_succeed(db_path, clock):
+    with Ledger.open(db_path, clock=clock) as ledger:
+        funded(ledger, credits=10_000)
+        captured = []
+        for _ in range(8 * 25):
+            hold = ledger.reserve("u_1", 7)
+            captured.append(ledger.confirm(hold.transaction_id, success=True).transaction_id)
+        before = ledger.balance("u_1").total
+
+        def support(thread: int) -> int:
+            done = 0
+            for n in range(25):
+                ledger.grant("u_1", 3, kind="promo", reason=f"t{thread}")
+                done += 1
+                ledger.adjust("u_1", 2, reason="goodwill", actor=f"agent{thread}")
+                done += 1
+                ledger.refund(captured[thread * 25 + n], reason="failed render", actor="ops")
+                done += 1
+            return done
+
+        assert sum(run_threads(8, support)) == 600
+        assert ledger.balance("u_1").total == before + 200 * (3 + 2 + 7)
+        assert ledger.check_invariants() == []
+
+
+def operations(seed: int, users: list[str]) -> list[tuple]:
+    """A thread's calls: grants and holds that always fit, some captured in part, some
+    released, some left pending."""
+    rng = random.Random(seed)
+    calls = []
+    for _ in range(5):
+        user = rng.choice(users)
+        calls.append(("grant", user, rng.randint(50, 200)))
+        outcome = rng.choice(["all", "part", "none", "open"])
+        calls.append(("hold", user, rng.randint(1, 40), outcome))
+    return calls
+
+
+def play(ledger: Ledger, calls: list[tuple]) -> None:
+    for call in calls:
+        if call[0] == "grant":
+            ledger.grant(call[1], call[2], kind="topup")
+            continue
+        _, user, credits, outcome = call
+        hold = ledger.reserve(user, credits)
+        if outcome == "all":
+            ledger.confirm(hold.transaction_id, success=True)
+        elif outcome == "part":
+            ledger.confirm(hold.transaction_id, success=True, credits=max(1, credits // 2))
+        elif outcome == "none":
+            ledger.confirm(hold.transaction_id, success=False)
+
+
+def test_calls_made_at_once_leave_the_ledger_they_leave_made_one_at_a_time(tmp_path, clock):
+    users = [f"u_{i}" for i in range(6)]
+    plans = [operations(seed, users) for seed in range(32)]
+    balances = []
+    for name, concurrent in (("one_at_a_time", False), ("at_once", True)):
+        with Ledger.open(str(tmp_path / f"{name}.duckdb"), clock=clock) as ledger:
+            for user in users:
+                funded(ledger, user, credits=40 * 32 * 5)  # every hold fits before any grant
+            if concurrent:
+                run_threads(32, lambda i, ledger=ledger: play(ledger, plans[i]))
+                assert max(ledger.writer.batch_sizes) > 1  # the writer did batch them
+            else:
+                for calls in plans:
+                    play(ledger, calls)
+            balances.append({user: tuple(ledger.balance(user)) for user in users})
+            assert ledger.check_invariants() == []
+    assert balances[0] == balances[1]
+
+
+def test_two_ledgers_on_one_file_share_the_writer_and_lose_no_update(db_path, clock):
+    with Ledger.open(db_path, clock=clock) as first, Ledger.open(db_path, clock=clock) as second:
+        assert first.writer is second.writer
+        first.create_account("u_1")
+
+        def grant(i: int) -> None:
+            ledger = first if i % 2 else second
+            for _ in range(25):
+                ledger.grant("u_1", 1, kind="topup")
+                ledger.adjust("u_1", 1, reason="both", actor="ops")
+
+        run_threads(8, grant)
+        assert first.balance("u_1") == second.balance("u_1") == (400, 0, 400)
+        assert first.check_invariants() == []
+
+
+def test_a_failed_commit_fails_every_caller_of_its_batch_and_writes_nothing(ledger):
+    funded(ledger, credits=1_000)
+    writer = ledger.writer
+    release = threading.Event()
+    waiting = threading.Event()
+
+    def hold_then_break(cur) -> None:
+        waiting.set()
+        release.wait(10)
+        cur.execute("SELECT * FROM no_such_table")  # a real DuckDB error inside the batch
+
+    with unchanged(ledger):
+        writer.before_commit = hold_then_break
+        first = ledger.submit("reserve", "u_1", 10)
+        assert waiting.wait(10)
+        queued = [ledger.submit("reserve", "u_1", 10 + n) for n in range(5)]  # next batch
+        writer.before_commit = lambda cur: cur.execute("SELECT * FROM no_such_table")
+        release.set()
+        with pytest.raises(WriteFailed, match=r"batch of 1 write\(s\)"):
+            first.result(10)
+        errors = [f.exception(10) for f in queued]
+        assert all(isinstance(e, WriteFailed) for e in errors)
+        assert {str(e) for e in errors} == {str(errors[0])}  # one error for the whole batch
+        assert "batch of 5 write(s)" in str(errors[0])
+    writer.before_commit = None
+    hold = ledger.reserve("u_1", 10)  # the writer reloaded its state and goes on
+    assert hold.transaction_id == "hold-1-2"
+    assert tuple(ledger.balance("u_1")) == (1_000, 10, 990)
+    assert ledger.check_invariants() == []
+
+
+def test_a_rule_broken_in_a_batch_fails_alone(ledger):
+    funded(ledger, credits=100)
+    writer = ledger.writer
+    release = threading.Event()
+    writer.before_commit = lambda cur: release.wait(10)
+    blocker = ledger.submit("grant", "u_1", 1, "topup")
+    futures = [ledger.submit("reserve", "u_1", 60) for _ in range(3)]
+    release.set()
+    blocker.result(10)
+    outcomes = [f.exception(10) for f in futures]
+    writer.before_commit = None
+    assert [type(o).__name__ for o in outcomes].count("NoneType") == 1
+    refused = [o for o in outcomes if o is not None]
+    assert {str(o) for o in refused} == {
+        "Insufficient credits. You need 60 credits but only have 41. You're 19 credits short."
+    }
+    assert tuple(ledger.balance("u_1")) == (101, 60, 41)
+
+
+def test_a_full_queue_refuses_with_ledger_busy_and_the_queued_writes_still_commit(
+    db_path, clock, monkeypatch
+):
+    monkeypatch.setattr(writer_module, "QUEUE_COMMANDS", 4)
+    monkeypatch.setattr(writer_module, "PUT_TIMEOUT_S", 0.05)
+    with Ledger.open(db_path, clock=clock) as ledger:
+        funded(ledger, credits=100)
+        release = threading.Event()
+        ledger.writer.before_commit = lambda cur: release.wait(10)
+        futures = [ledger.submit("grant", "u_1", 1, "topup")]
+        with pytest.raises(WriterBusy, match="overloaded") as busy:
+            for _ in range(20):
+                futures.append(ledger.submit("grant", "u_1", 1, "topup"))
+        assert "nothing was written" in str(busy.value)
+        release.set()
+        assert all(f.result(10).credits == 1 for f in futures)
+        ledger.writer.before_commit = None
+        assert ledger.balance("u_1").total == 100 + len(futures)
+
+
+def test_a_slow_listener_never_delays_a_write(ledger):
+    funded(ledger, credits=100)
+    listening = threading.Event()
+    go_on = threading.Event()
+    heard = []
+
+    def slow(users) -> None:
+        listening.set()
+        go_on.wait(10)
+        heard.append(users)
+
+    ledger.on_balance_change(slow)
+    ledger.grant("u_1", 5, kind="topup")
+    assert listening.wait(10)
+    for _ in range(5):  # the listener is stuck, the writes are not
+        ledger.adjust("u_1", 1, reason="while it listens", actor="ops")
+    assert ledger.balance("u_1").total == 110
+    assert heard == []
+    go_on.set()
+    assert ledger.wait_for_listeners(10)
+    assert heard and all(users == frozenset({"u_1"}) for users in heard)
+
+
+def test_closing_commits_what_is_queued(db_path, clock):
+    ledger = Ledger.open(db_path, clock=clock)
+    funded(ledger, credits=100)
+    futures = [ledger.submit("adjust", "u_1", 1, "queued", "ops") for _ in range(50)]
+    ledger.close()
+    assert all(f.done() and f.exception() is None for f in futures)
+    with pytest.raises(LedgerClosed):
+        ledger.submit("adjust", "u_1", 1, "late", "ops")
+    with Ledger.open(db_path, clock=clock) as again:
+        assert again.balance("u_1").total == 150
+        assert again.check_invariants() == []
+
+
+def test_submit_checks_its_arguments_at_once(ledger):
+    funded(ledger)
+    with unchanged(ledger), pytest.raises(ValueError, match="credits"):
+        ledger.submit("reserve", "u_1", 0)
+    with pytest.raises(ValueError, match="not a ledger write"):
+        ledger.submit("drop_everything", "u_1")
+
+
+def test_the_writer_keeps_no_state_across_a_sweep(ledger, clock: FakeClock):
+    funded(ledger, credits=100)
+    hold = ledger.reserve("u_1", 30, ttl=timedelta(minutes=1))
+    clock.advance(minutes=2)
+    assert ledger.expire_holds().count == 1
+    again = ledger.reserve("u_1", 100)  # the expired hold's credits are back
+    assert again.credits == 100
+    assert ledger.reservation(hold.transaction_id).status == "expired"
+    assert state(ledger)[1][0][5:8] == (100, 100, 4)  # total, held, entries
+    assert ledger.check_invariants() == []
