@@ -6,6 +6,6 @@ dashboard, an HTTP API (v1) and the background jobs; every other process is its 
 - api.py, routes.py, batch.py, bodies.py, views.py: API v1 on FastAPI;
 - errors.py: each error's HTTP status and JSON, and back (for the client);
 - keys.py: API keys and scopes; limits.py: body size and time limits;
-- writer.py: handing writes to the ledger's writer; jobs.py: the background jobs;
+- jobs.py: the background jobs;
 - runfile.py: `<db>.server.json`, how the CLI finds a running server.
 """

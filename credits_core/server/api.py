@@ -1,7 +1,7 @@
 """API v1 of the ledger server: the FastAPI app, its authentication and its errors.
 
 `create_api(...)` builds the app over one shared `Ledger`. Every handler is `async`:
-writes are handed to the ledger's writer (`writer.submit`) and awaited, reads are
+writes are handed to the ledger's writer (`Ledger.submit`) and awaited, reads are
 snapshot reads. Keys and scopes are checked by `needs(scope)`; the key's name is the
 actor of every write, and `X-Actor` (support or admin keys) names the person. Every
 error is JSON `{"error": {"type", "message", ...}}` (errors.py), never a traceback.

@@ -32,7 +32,6 @@ from credits_core.server.bodies import (
     ReserveOperation,
 )
 from credits_core.server.errors import invalid
-from credits_core.server.writer import submit
 
 OPERATION: TypeAdapter = TypeAdapter(Operation)
 USAGE_COLUMNS = ("user_id", "credits", "ts", "success", "model", "options", "transaction_id")
@@ -66,8 +65,7 @@ def submit_reserve(context: Context, body: ReserveBody, key: str | None, actor: 
         raise invalid("Send credits, or model with its options, to reserve.", "credits")
     elif body.provider is not None or body.options:
         raise invalid("provider and options price a model: send model with them.", "model")
-    return submit(
-        context.ledger,
+    return context.ledger.submit(
         "reserve",
         body.user_id,
         body.credits,
@@ -123,8 +121,7 @@ def _submit(context: Context, raw: Any, actor: str) -> Future:
         body = ReserveBody(**operation.model_dump(exclude={"op", "idempotency_key"}))
         return submit_reserve(context, body, operation.idempotency_key, actor)
     assert isinstance(operation, ConfirmOperation)
-    return submit(
-        context.ledger,
+    return context.ledger.submit(
         "confirm",
         operation.transaction_id,
         success=operation.success,

@@ -26,7 +26,6 @@ from typing import Any
 import pandas as pd
 
 from credits_core.ledger import Ledger
-from credits_core.server.writer import submit
 
 logger = logging.getLogger(__name__)
 _current: Jobs | None = None
@@ -157,11 +156,11 @@ class Jobs:
         state.last_duration_s = round(time.monotonic() - started, 4)
 
     async def _expire_holds(self) -> str:
-        sweep = await asyncio.wrap_future(submit(self.ledger, "expire_holds"))
+        sweep = await asyncio.wrap_future(self.ledger.submit("expire_holds"))
         return f"{sweep.count} holds expired, {sweep.credits} credits returned"
 
     async def _expire_grants(self) -> str:
-        sweep = await asyncio.wrap_future(submit(self.ledger, "expire_grants"))
+        sweep = await asyncio.wrap_future(self.ledger.submit("expire_grants"))
         return f"{sweep.count} grants expired, {sweep.credits} credits removed"
 
     async def _alerts_full(self) -> str:

@@ -1,6 +1,6 @@
 """The endpoints of API v1 (DESIGN.md's table), plus the admin endpoints the CLI uses.
 
-Writes go to the ledger's writer and are awaited (`_write`); reads are snapshot reads.
+Writes go to the ledger's writer and are awaited (`write`); reads are snapshot reads.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from credits_core.server.bodies import (
 )
 from credits_core.server.errors import ApiError, invalid
 from credits_core.server.keys import LOCAL_ADMIN, Principal
-from credits_core.server.writer import submit
 
 router = APIRouter(prefix="/v1")
 MAX_PAGE = 1_000
@@ -43,7 +42,8 @@ def context_of(request: Request) -> Context:
 
 
 async def write(context: Context, operation: str, *args: Any, **kwargs: Any) -> Any:
-    return await asyncio.wrap_future(submit(context.ledger, operation, *args, **kwargs))
+    """Queue a write on the ledger's writer and await the commit that holds it."""
+    return await asyncio.wrap_future(context.ledger.submit(operation, *args, **kwargs))
 
 
 def ok(body: Any, status: int = 200) -> JSONResponse:
