@@ -107,8 +107,8 @@ async def run(context: Context, listed: list[Any], actor: str) -> list[dict[str,
     futures = [asyncio.wrap_future(p) for p in pending if isinstance(p, Future)]
     done = iter(await asyncio.gather(*futures, return_exceptions=True))
     outcomes = [p if isinstance(p, BaseException) else next(done) for p in pending]
-    users = {o.user_id for o in outcomes if isinstance(o, Reservation)}
-    balances = {user: context.ledger.balance(user) for user in users}
+    users = sorted({o.user_id for o in outcomes if isinstance(o, Reservation)})
+    balances = await context.balances.many(users)
     return [_result(context, outcome, balances) for outcome in outcomes]
 
 

@@ -46,6 +46,12 @@ async def write(context: Context, operation: str, *args: Any, **kwargs: Any) -> 
     return await asyncio.wrap_future(context.ledger.submit(operation, *args, **kwargs))
 
 
+async def read(context: Context, method: str, *args: Any, **kwargs: Any) -> Any:
+    """A ledger read in a worker thread: a balance read costs milliseconds of DuckDB
+    (which lets go of the GIL), and the event loop keeps serving meanwhile."""
+    return await asyncio.to_thread(getattr(context.ledger, method), *args, **kwargs)
+
+
 def ok(body: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
@@ -96,7 +102,7 @@ async def create_account(
 async def balance(
     user_id: str, request: Request, _who: Annotated[Principal, Depends(needs("read"))]
 ) -> JSONResponse:
-    return ok(views.balance(context_of(request).ledger.balance(user_id)))
+    return ok(views.balance(await context_of(request).balances.get(user_id)))
 
 
 @router.post("/accounts/{user_id:path}/grants", status_code=201)
@@ -143,7 +149,7 @@ async def validate(
         credits = priced.credits
     if credits is None:
         raise invalid("Send credits, or model with its options, to validate.", "credits")
-    now = context.ledger.validate(user_id, credits)
+    now = await read(context, "validate", user_id, credits)
     return ok({"required": credits, "available": now.available})
 
 
@@ -162,7 +168,7 @@ async def reserve(
 ) -> JSONResponse:
     context = context_of(request)
     hold = await reserve_hold(context, body, idempotency_key(request), actor(who, request))
-    return ok(views.reserved(hold, context.ledger.balance(hold.user_id)), 201)
+    return ok(views.reserved(hold, await context.balances.get(hold.user_id)), 201)
 
 
 @router.post("/reservations/{transaction_id:path}/confirm")
@@ -182,7 +188,7 @@ async def confirm(
         actor=actor(who, request),
         idempotency_key=idempotency_key(request),
     )
-    return ok(views.confirmed(hold, context.ledger.balance(hold.user_id)))
+    return ok(views.confirmed(hold, await context.balances.get(hold.user_id)))
 
 
 @router.post("/reservations/{transaction_id:path}/extend")
@@ -217,16 +223,15 @@ async def transactions(
 ) -> JSONResponse:
     """The journal newest first; pass `next_cursor` back as `cursor` for older entries.
     `since` <= ts < `until` and `kind` (repeatable) filter it."""
-    ledger = context_of(request).ledger
+    context = context_of(request)
     filtered = since is not None or until is not None or bool(kind)
     before = int(cursor[1:]) if cursor and cursor[0] == "s" else None
     if cursor and cursor[0] == "o":
         offset = int(cursor[1:])
     elif before is not None:
-        offset = max(ledger.count_history(user_id) - before + 1, 0)
-    frame = ledger.history(
-        user_id, since=since, until=until, kinds=kind, limit=limit, offset=offset
-    )
+        offset = max(await read(context, "count_history", user_id) - before + 1, 0)
+    window = {"since": since, "until": until, "kinds": kind}
+    frame = await read(context, "history", user_id, **window, limit=limit, offset=offset)
     if before is not None:
         frame = frame[frame["seq"] < before]
     next_cursor = None
@@ -419,13 +424,14 @@ async def list_alerts(
 async def account(
     user_id: str, request: Request, _who: Annotated[Principal, Depends(needs("read"))]
 ) -> JSONResponse:
-    ledger = context_of(request).ledger
-    found = ledger.account(user_id)
-    return ok({**views.record(found), "balance": views.balance(ledger.balance(user_id))})
+    context = context_of(request)
+    found = await read(context, "account", user_id)
+    now = await context.balances.get(user_id)
+    return ok({**views.record(found), "balance": views.balance(now)})
 
 
 @router.get("/reservations/{transaction_id:path}")
 async def reservation(
     transaction_id: str, request: Request, _who: Annotated[Principal, Depends(needs("read"))]
 ) -> JSONResponse:
-    return ok(views.reservation(context_of(request).ledger.reservation(transaction_id)))
+    return ok(views.reservation(await read(context_of(request), "reservation", transaction_id)))
