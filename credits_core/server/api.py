@@ -23,7 +23,6 @@ from starlette.exceptions import HTTPException
 from credits_core.errors import CreditsError
 from credits_core.ledger import Ledger
 from credits_core.pricing import InvalidOption, PriceBook, UnknownPlan, UnknownProvider
-from credits_core.server.balances import Balances
 from credits_core.server.errors import ApiError, from_exception
 from credits_core.server.keys import LOCAL_ADMIN, KeysFileError, KeyStore, Principal, same_secret
 from credits_core.server.limits import BODY_TIMEOUT_S, BodyLimit
@@ -42,10 +41,6 @@ class Context:
     local_token: str | None = None
     jobs: Any = None  # jobs.Jobs, when the server runs them
     plans: dict[str, str | None] = field(default_factory=dict)  # user -> plan (never changes)
-    balances: Balances = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.balances = Balances(self.ledger)
 
     def principal(self, header: str | None) -> Principal:
         if not header:

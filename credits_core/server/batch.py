@@ -24,6 +24,7 @@ from credits_core.ledger import DEFAULT_TTL, Reservation
 from credits_core.ledger.checks import MAX_TTL
 from credits_core.server import views
 from credits_core.server.api import Context, answer_for, validation_answer
+from credits_core.server.balances import balances
 from credits_core.server.bodies import (
     MAX_BATCH,
     ConfirmOperation,
@@ -108,8 +109,8 @@ async def run(context: Context, listed: list[Any], actor: str) -> list[dict[str,
     done = iter(await asyncio.gather(*futures, return_exceptions=True))
     outcomes = [p if isinstance(p, BaseException) else next(done) for p in pending]
     users = sorted({o.user_id for o in outcomes if isinstance(o, Reservation)})
-    balances = await context.balances.many(users)
-    return [_result(context, outcome, balances) for outcome in outcomes]
+    after = await balances(context.ledger, users)
+    return [_result(context, outcome, after) for outcome in outcomes]
 
 
 def _submit(context: Context, raw: Any, actor: str) -> Future:
@@ -131,11 +132,11 @@ def _submit(context: Context, raw: Any, actor: str) -> Future:
     )
 
 
-def _result(context: Context, outcome: Any, balances: dict) -> dict[str, Any]:
+def _result(context: Context, outcome: Any, after_batch: dict) -> dict[str, Any]:
     if isinstance(outcome, BaseException):
         error = answer_for(outcome, context.book)
         return {"status": error.status, "error": error.body()["error"]}
-    after = balances[outcome.user_id]
+    after = after_batch[outcome.user_id]
     if outcome.status == "pending":
         return {"status": 201, "body": views.reserved(outcome, after)}
     return {"status": 200, "body": views.confirmed(outcome, after)}

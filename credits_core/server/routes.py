@@ -102,7 +102,7 @@ async def create_account(
 async def balance(
     user_id: str, request: Request, _who: Annotated[Principal, Depends(needs("read"))]
 ) -> JSONResponse:
-    return ok(views.balance(await context_of(request).balances.get(user_id)))
+    return ok(views.balance(await read(context_of(request), "balance", user_id)))
 
 
 @router.post("/accounts/{user_id:path}/grants", status_code=201)
@@ -168,7 +168,7 @@ async def reserve(
 ) -> JSONResponse:
     context = context_of(request)
     hold = await reserve_hold(context, body, idempotency_key(request), actor(who, request))
-    return ok(views.reserved(hold, await context.balances.get(hold.user_id)), 201)
+    return ok(views.reserved(hold, await read(context, "balance", hold.user_id)), 201)
 
 
 @router.post("/reservations/{transaction_id:path}/confirm")
@@ -188,7 +188,7 @@ async def confirm(
         actor=actor(who, request),
         idempotency_key=idempotency_key(request),
     )
-    return ok(views.confirmed(hold, await context.balances.get(hold.user_id)))
+    return ok(views.confirmed(hold, await read(context, "balance", hold.user_id)))
 
 
 @router.post("/reservations/{transaction_id:path}/extend")
@@ -426,7 +426,7 @@ async def account(
 ) -> JSONResponse:
     context = context_of(request)
     found = await read(context, "account", user_id)
-    now = await context.balances.get(user_id)
+    now = await read(context, "balance", user_id)
     return ok({**views.record(found), "balance": views.balance(now)})
 
 
