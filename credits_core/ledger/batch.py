@@ -161,6 +161,9 @@ class Batch:
 # ------------------------------------------------------------------- row sources
 
 VALUES_ROWS = 4  # up to this many rows go in as a VALUES list, more as an Arrow table
+# An UPDATE of more rows than this also lists their keys (target.key IN (...)), so that
+# DuckDB finds them through the table's index instead of scanning it for the join.
+KEYED_UPDATE_ROWS = 16
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 DRAWN_TYPE = "STRUCT(grant_id VARCHAR, credits BIGINT)[]"
 
@@ -236,7 +239,7 @@ SELECT user_id, account_no, email, plan, created_at FROM {rows}
 """
 MOVE_BALANCES = """
 UPDATE accounts SET total = b.total, held = b.held, entries = b.entries
-FROM {rows} WHERE accounts.account_no = b.account_no
+FROM {rows} WHERE accounts.account_no = b.account_no{keyed}
 """
 INSERT_ENTRIES = """
 INSERT INTO journal (account_no, seq, user_id, ts, kind, credits, held, balance_after,
@@ -253,7 +256,8 @@ SELECT grant_id, user_id, kind, credits, remaining, priority, expires_at, create
 FROM {rows}
 """
 MOVE_GRANTS = """
-UPDATE grants SET remaining = r.remaining FROM {rows} WHERE grants.grant_id = r.grant_id
+UPDATE grants SET remaining = r.remaining
+FROM {rows} WHERE grants.grant_id = r.grant_id{keyed}
 """
 INSERT_HOLDS = """
 INSERT INTO holds (transaction_id, user_id, credits, status, reason, actor, model, metadata,
@@ -267,11 +271,11 @@ FROM {rows}
 MOVE_HOLDS = """
 UPDATE holds SET status = h.status, captured = h.captured, released = h.released,
                  resolved_at = h.resolved_at, expires_at = h.expires_at
-FROM {rows} WHERE holds.transaction_id = h.transaction_id
+FROM {rows} WHERE holds.transaction_id = h.transaction_id{keyed}
 """
 MARK_REFUNDS = """
 UPDATE holds SET refunded_at = r.refunded_at
-FROM {rows} WHERE holds.transaction_id = r.transaction_id
+FROM {rows} WHERE holds.transaction_id = r.transaction_id{keyed}
 """
 INSERT_KEYS = """
 INSERT INTO idempotency_keys (key, operation, fingerprint, result, created_at)
@@ -299,7 +303,12 @@ def _run(
         view = f"batch_{spec.alias}"
         cur.register(view, table)
         source, params = f"{view} AS {spec.alias}", []
-    found = cur.execute(statement.format(rows=source), params).fetchone()
+    keyed = ""
+    if "{keyed}" in statement and len(rows) > KEYED_UPDATE_ROWS:
+        target = statement.split()[1]  # UPDATE <table> ...: keys are the rows' first column
+        keyed = f" AND {target}.{spec.columns[0][0]} IN ({', '.join(['?'] * len(rows))})"
+        params = [*params, *(row[0] for row in rows)]
+    found = cur.execute(statement.format(rows=source, keyed=keyed), params).fetchone()
     return None if found is None else int(found[0])
 
 
