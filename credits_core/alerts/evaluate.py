@@ -36,7 +36,6 @@ from credits_core.ledger import Ledger
 from credits_core.plans import Plans
 from credits_core.pricing import PriceBook, PricingError
 
-MAX_ATTEMPTS = 20
 RULE_COLUMNS = {
     "rule": pa.string(),
     "kind": pa.string(),
@@ -261,7 +260,7 @@ class Evaluator:
 
     def evaluate(self, users: Iterable[str] | None = None) -> Evaluation:
         """Evaluate every funded account (users=None) or just these users, in one
-        retried write transaction; return what changed."""
+        write transaction (run alone by the writer); return what changed."""
         started = time.perf_counter()
         scope = None if users is None else sorted(set(users))
         if scope == []:
@@ -282,7 +281,7 @@ class Evaluator:
                 cur.execute(f"DROP TABLE IF EXISTS {table}")
             return Evaluation(int(users_seen), opened, resolved, int(still_open), 0.0)
 
-        result = _retrying_duplicates(lambda: self.ledger.transaction("evaluate_alerts", work))
+        result = self.ledger.transaction("evaluate_alerts", work)  # the writer runs it alone
         seconds = round(time.perf_counter() - started, 3)
         return Evaluation(result.users, result.opened, result.resolved, result.open, seconds)
 
@@ -354,18 +353,6 @@ class Evaluator:
         quoted = self.book.quote_frame(requests, at=now)
         price = quoted["credits"].where(quoted["error"].isna()).astype("float64")
         return skus.assign(price=price.to_numpy())
-
-
-def _retrying_duplicates(run: Callable[[], Evaluation]) -> Evaluation:
-    """Run an evaluation again when a concurrent one opened the same alert first (its
-    duplicate alert id fails this one's INSERT); the next run sees that alert open."""
-    for _ in range(MAX_ATTEMPTS - 1):
-        try:
-            return run()
-        except duckdb.ConstraintException as error:
-            if "Duplicate key" not in str(error):
-                raise
-    return run()
 
 
 def _account_numbers(cur: duckdb.DuckDBPyConnection, users: list[str]) -> list[int]:
