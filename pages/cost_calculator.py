@@ -94,7 +94,7 @@ with upload_tab:
     upload = st.file_uploader("Draft price book", type=["toml"])
     if upload is not None:
         try:
-            draft = PriceBook.loads(upload.getvalue().decode("utf-8"), source=upload.name)
+            draft = PriceBook.loads(upload.getvalue(), source=upload.name)
         except (PriceBookError, UnicodeDecodeError) as error:
             st.error(str(error))
         else:

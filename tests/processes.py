@@ -6,7 +6,9 @@ A crash child prints "starting" when its work begins and "done" once it is finis
 finds it alive: every kill is a real SIGKILL (return code -9), never a child that had
 already exited. The parent closes the child's stdin to let a reference run finish.
 Kill delays are fractions of a reference run's time with seeded jitter, so a run
-repeats its kill points.
+repeats its kill points. Fraction 0 kills right after "starting" and DONE right after
+"done": the two ends of the work, whatever the machine's load, so that a test can
+insist that its kills found the work both unwritten and written.
 """
 
 from __future__ import annotations
@@ -18,9 +20,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-# Kill points as fractions of the reference run's time; "done" kills after the child
-# reported its work committed.
-DONE = "done"
+DONE = "done"  # a kill point: right after the child reported its work committed
 
 
 @dataclass(frozen=True)

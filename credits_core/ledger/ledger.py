@@ -608,7 +608,7 @@ class Ledger:
         rejected_insufficient, duplicate, unknown_account), credits (spent) and
         transaction_id. See bulk.py for the rules.
         """
-        usage = bulk.check_usage(events)
+        usage = bulk.check_usage(events, self.now())
         reason = checks.text(reason, "reason", required=True)
         actor = checks.text(actor, "actor") or SYSTEM
         request = {"reason": reason, "actor": actor}

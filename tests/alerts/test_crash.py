@@ -30,8 +30,8 @@ from tests.processes import DONE, elapsed_of, finish, kill_delays, kill_part_way
 REPO = Path(__file__).resolve().parents[2]
 USERS = [f"u_{i:05d}" for i in range(4_000)]
 SEED = 15
-KILL_POINTS = [0.05, 0.7, DONE]  # fractions of the child's time (see tests/processes.py)
-LONG_KILL_POINTS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, DONE]
+KILL_POINTS = [0.0, 0.5, DONE]  # fractions of the child's time (see tests/processes.py)
+LONG_KILL_POINTS = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, DONE]
 RULES = rule_set(
     {"name": "low", "kind": "available_below", "severity": "critical",
      "below": 200, "resolve_at": 500},

@@ -229,7 +229,7 @@ def parents() -> dict[int, int]:
     return found
 
 
-def statement_processes(wait_s: float = 2) -> list[int]:
+def statement_processes(wait_s: float = 10) -> list[str]:
     """Statement processes still alive `wait_s` after their run returned (the kernel's
     exit bookkeeping after the pipe closed): the children of the sandbox's zygote,
     itself a child of this process."""
@@ -239,8 +239,17 @@ def statement_processes(wait_s: float = 2) -> list[int]:
         helpers = {pid for pid, parent in parent_of.items() if parent == os.getpid()}
         alive = [pid for pid, parent in parent_of.items() if parent in helpers]
         if not alive or time.monotonic() > deadline:
-            return alive
+            return [describe(pid) for pid in alive]
         time.sleep(0.05)
+
+
+def describe(pid: int) -> str:
+    """A process's id, state and command line, for a failure message."""
+    with contextlib.suppress(OSError):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        return f"{pid} {state} {command}"
+    return f"{pid} (gone)"
 
 
 @pytest.mark.parametrize(
@@ -323,7 +332,8 @@ def test_the_statement_runs_in_a_process_of_its_own_under_the_kernels_limits(tig
         deadline = time.monotonic() + 3
         while not (found := statement_processes(wait_s=0)) and time.monotonic() < deadline:
             time.sleep(0.02)
-        (pid,) = found
+        assert len(found) == 1, found
+        pid = int(found[0].split()[0])
         limits = {}
         while time.monotonic() < deadline and "Max file size" not in limits:
             limits = {  # "Max address space  <soft> <hard> bytes", once the limits are set

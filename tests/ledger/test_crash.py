@@ -34,8 +34,8 @@ BUILT_AT = datetime(2025, 3, 1, tzinfo=UTC)
 USERS = [f"u_{i:04d}" for i in range(200)]
 EVENTS = 1_000_000
 SEED = 15
-KILL_POINTS = [0.25, 0.6, DONE]  # fractions of the write's time (see tests/processes.py)
-LONG_KILL_POINTS = [0.05, 0.15, 0.3, 0.45, 0.6, 0.75, 0.85, 0.95, 1.05, 1.2, 1.5, DONE]
+KILL_POINTS = [0.0, 0.5, DONE]  # fractions of the write's time (see tests/processes.py)
+LONG_KILL_POINTS = [0.0, 0.05, 0.15, 0.3, 0.45, 0.6, 0.75, 0.85, 0.95, 1.05, 1.2, 1.5, DONE]
 
 CHILD = textwrap.dedent(
     """
