@@ -231,13 +231,17 @@ def parents() -> dict[int, int]:
 
 def statement_processes(wait_s: float = 10) -> list[str]:
     """Statement processes still alive `wait_s` after their run returned (the kernel's
-    exit bookkeeping after the pipe closed): the children of the sandbox's zygote,
-    itself a child of this process."""
+    exit bookkeeping after the pipe closed): the children of the sandbox's zygote (a
+    child of this process running sql_sandbox.py)."""
     deadline = time.monotonic() + wait_s
     while True:
         parent_of = parents()
-        helpers = {pid for pid, parent in parent_of.items() if parent == os.getpid()}
-        alive = [pid for pid, parent in parent_of.items() if parent in helpers]
+        zygotes = {
+            pid
+            for pid, parent in parent_of.items()
+            if parent == os.getpid() and "sql_sandbox.py" in describe(pid)
+        }
+        alive = [pid for pid, parent in parent_of.items() if parent in zygotes]
         if not alive or time.monotonic() > deadline:
             return [describe(pid) for pid in alive]
         time.sleep(0.05)
