@@ -6,7 +6,7 @@ CREDITS_DB ?= data/credits.duckdb
 DEMO_USERS ?= 10000
 export CREDITS_DB
 
-.PHONY: run test bench lint format clean
+.PHONY: run test test-long bench lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +15,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: $(STAMP)
 	@test -f $(CREDITS_DB) || $(BIN)/credits demo --db $(CREDITS_DB) --users $(DEMO_USERS) --days 90
-	$(BIN)/streamlit run app.py --server.address=127.0.0.1 --server.port=8501 \
+	CREDITS_LOCAL=1 $(BIN)/streamlit run app.py --server.address=127.0.0.1 --server.port=8501 \
 		--server.headless=true --browser.gatherUsageStats=false
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The tests marked long and every hypothesis test, at full strength (see tests/conftest.py).
+test-long: $(STAMP)
+	CREDITS_TEST_PROFILE=long $(BIN)/python -m pytest -m "long or hypothesis"
 
 BENCH_DB ?= data/bench-100k.duckdb
 
