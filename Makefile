@@ -6,7 +6,7 @@ CREDITS_DB ?= data/credits.duckdb
 DEMO_USERS ?= 10000
 export CREDITS_DB
 
-.PHONY: run test bench lint format clean
+.PHONY: run test test-long bench lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The tests marked long and every hypothesis test, at full strength (see tests/conftest.py).
+test-long: $(STAMP)
+	CREDITS_TEST_PROFILE=long $(BIN)/python -m pytest -m "long or hypothesis"
 
 BENCH_DB ?= data/bench-100k.duckdb
 

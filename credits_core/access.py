@@ -3,27 +3,40 @@ who someone is.
 
 Identity comes, in this order, from Streamlit's login when an identity provider is
 configured, from a trusted header set by an authenticating proxy when that is switched on
-in the access file, or else from local mode: every role, and a banner saying so. The
-role map (email to roles) lives in `data/access.toml` (or the file named by
-`CREDITS_ACCESS`). Pages hide what a role may not use; `require` makes the core refuse it
-too.
+in the access file (a request carrying it more than once is refused), or from local mode
+(every role, and a banner saying so) when the operator asks for it: `mode = "local"` in
+the access file or CREDITS_LOCAL=1 (`make run` sets it for the demo). Otherwise nobody
+gets in, and the page says why. The role map (email to roles) lives in
+`data/access.toml` (or the file named by `CREDITS_ACCESS`); a missing or broken file
+gives nobody a role (local mode needs no file). `who` reads the file again when it
+changes, so a revoked role is gone within RELOAD_S seconds, without a restart.
+
+Emails are compared after trimming ASCII white space and lowercasing ASCII letters only;
+an email with other characters gets roles only if the file lists it exactly (Unicode
+case folding would make `ſam@...` sam). Pages hide what a role may not use; `require`
+makes the core refuse it too.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from credits_core.errors import CreditsError
 
 DEFAULT_ACCESS_FILE = Path(__file__).resolve().parents[1] / "data" / "access.toml"
+LOCAL_VARIABLE = "CREDITS_LOCAL"
+RELOAD_S = 2.0  # a cached access file is read again after this long even if unchanged
+ASCII_SPACE = " \t\n\r\f\v"
 
 
 class Role(StrEnum):
@@ -84,28 +97,73 @@ class TrustedHeader(BaseModel):
     name: str = "X-Forwarded-Email"
 
 
+def normalise_email(email: str) -> str:
+    """Trimmed of ASCII white space; lowercased if it is all ASCII, else left exactly as
+    given (only an exact entry in the access file matches it)."""
+    trimmed = email.strip(ASCII_SPACE)
+    return trimmed.lower() if trimmed.isascii() else trimmed
+
+
 class AccessConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    mode: Literal["roles", "local"] = "roles"
     trusted_header: TrustedHeader = TrustedHeader()
     roles: dict[str, tuple[Role, ...]] = {}
 
+    @field_validator("roles")
+    @classmethod
+    def _one_entry_per_person(
+        cls, roles: dict[str, tuple[Role, ...]]
+    ) -> dict[str, tuple[Role, ...]]:
+        normalised: dict[str, tuple[Role, ...]] = {}
+        for email, granted in roles.items():
+            key = normalise_email(email)
+            if not key:
+                raise ValueError("an empty email")
+            if key in normalised:
+                raise ValueError(f"{email!r} is listed twice (as {key!r}); list each person once")
+            normalised[key] = granted
+        return normalised
+
     @classmethod
     def load(cls, path: str | Path | None = None) -> AccessConfig:
-        path = Path(path or os.environ.get("CREDITS_ACCESS") or DEFAULT_ACCESS_FILE)
-        if not path.exists():
-            return cls()
+        """The access file; AccessFileError says why it cannot be used."""
+        path = access_path(path)
         try:
-            return cls.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise AccessFileError(
+                f"There is no access file at {path}, so nobody has a role. Create it (see "
+                "data/access.toml in the repository), point CREDITS_ACCESS at it, or for a "
+                f'local demo set mode = "local" in it or {LOCAL_VARIABLE}=1.'
+            ) from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise AccessFileError(
+                f"The access file {path} cannot be read ({error}), so nobody has a role."
+            ) from None
+        try:
+            return cls.model_validate(tomllib.loads(text))
         except (tomllib.TOMLDecodeError, ValidationError) as error:
-            raise AccessFileError(f"{path}: {error}") from None
+            raise AccessFileError(
+                f"The access file {path} is broken, so nobody has a role until it is fixed: {error}"
+            ) from None
 
     def roles_of(self, email: str) -> frozenset[Role]:
-        wanted = email.strip().casefold()
-        for known, roles in self.roles.items():
-            if known.casefold() == wanted:
-                return frozenset(roles)
-        return frozenset()
+        return frozenset(self.roles.get(normalise_email(email), ()))
+
+    def admins(self) -> tuple[str, ...]:
+        """Whom to ask for a role."""
+        return tuple(sorted(e for e, roles in self.roles.items() if Role.ADMIN in roles))
+
+
+def access_path(path: str | Path | None = None) -> Path:
+    return Path(path or os.environ.get("CREDITS_ACCESS") or DEFAULT_ACCESS_FILE)
+
+
+def local_requested() -> bool:
+    """Whether the operator switched local mode on by CREDITS_LOCAL=1."""
+    return os.environ.get(LOCAL_VARIABLE, "").strip() == "1"
 
 
 @dataclass(frozen=True)
@@ -114,7 +172,9 @@ class Identity:
 
     email: str | None
     roles: frozenset[Role]
-    mode: Literal["login", "proxy", "local"]
+    mode: Literal["login", "proxy", "local", "none"]
+    refusal: str | None = None  # why nobody gets in, when the set-up itself refuses
+    admins: tuple[str, ...] = ()  # whom to ask for a role
 
     @property
     def actor(self) -> str:
@@ -130,6 +190,7 @@ class Identity:
 
 
 LOCAL = Identity("local-admin", frozenset(Role), "local")
+Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 
 
 def identify(
@@ -137,24 +198,95 @@ def identify(
     *,
     login_configured: bool,
     login_email: str | None,
-    headers: Mapping[str, str],
+    headers: Headers,
+    local: bool = False,
 ) -> Identity:
-    """Who is using the app: from the login, the trusted header, or local mode."""
+    """Who is using the app: from the login, the trusted header, or local mode when asked
+    for (`local`, or mode = "local" in the file); else nobody, saying why."""
+    admins = config.admins()
     if login_configured:
         email = login_email
         mode: Literal["login", "proxy"] = "login"
     elif config.trusted_header.enabled:
-        email = next(
-            (
-                v
-                for k, v in headers.items()
-                if k.casefold() == config.trusted_header.name.casefold()
-            ),
-            None,
-        )
-        mode = "proxy"
-    else:
+        name = config.trusted_header.name
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        values = [value for key, value in pairs if key.casefold() == name.casefold()]
+        if len(values) > 1:
+            return Identity(
+                None,
+                frozenset(),
+                "proxy",
+                f"The request carries the {name} header {len(values)} times, so who you are "
+                "is unclear and access is refused. The proxy must set the header once, "
+                "replacing any the browser sent.",
+                admins,
+            )
+        email, mode = (values[0] if values else None), "proxy"
+    elif local or config.mode == "local":
         return LOCAL
+    else:
+        return Identity(
+            None,
+            frozenset(),
+            "none",
+            "No login ([auth] in .streamlit/secrets.toml) or trusted proxy header is "
+            "configured, so nobody can be identified. Configure one, or for a local demo "
+            f'set mode = "local" in the access file or {LOCAL_VARIABLE}=1.',
+            admins,
+        )
+    email = normalise_email(email) if email else None
     if not email:
-        return Identity(None, frozenset(), mode)
-    return Identity(email, config.roles_of(email), mode)
+        return Identity(None, frozenset(), mode, admins=admins)
+    return Identity(email, config.roles_of(email), mode, admins=admins)
+
+
+class _Cached:
+    """The access file as last read, and what it was read from."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: dict[Path, tuple[tuple[int, int, int], float, AccessConfig]] = {}
+
+    def load(self, path: Path) -> AccessConfig:
+        try:
+            info = path.stat()
+        except OSError:
+            return AccessConfig.load(path)  # says why
+        key = (info.st_mtime_ns, info.st_size, info.st_ino)
+        with self.lock:
+            cached = self.entries.get(path)
+            if cached and cached[0] == key and time.monotonic() - cached[1] < RELOAD_S:
+                return cached[2]
+        config = AccessConfig.load(path)
+        with self.lock:
+            self.entries[path] = (key, time.monotonic(), config)
+        return config
+
+
+_CACHE = _Cached()
+
+
+def who(
+    *,
+    login_configured: bool,
+    login_email: str | None,
+    headers: Headers,
+    path: str | Path | None = None,
+) -> Identity:
+    """`identify` against the access file as it is now (read again when it changes).
+    A missing or broken file lets nobody in and says why, except in local mode asked
+    for by CREDITS_LOCAL=1 with no login configured (the demo needs no file)."""
+    local = local_requested()
+    try:
+        config = _CACHE.load(access_path(path))
+    except AccessFileError as error:
+        if local and not login_configured:
+            return LOCAL
+        return Identity(None, frozenset(), "none", str(error))
+    return identify(
+        config,
+        login_configured=login_configured,
+        login_email=login_email,
+        headers=headers,
+        local=local,
+    )

@@ -96,7 +96,7 @@ def draft_book(key: str) -> PriceBook | None:
     upload = st.file_uploader("Draft price book (TOML)", type=["toml"], key=f"{key}_upload")
     if upload is None:
         return None
-    return PriceBook.loads(upload.getvalue().decode("utf-8"), source=upload.name)
+    return PriceBook.loads(upload.getvalue(), source=upload.name)
 
 
 scenario_tab, replay_tab = st.tabs(

@@ -133,15 +133,13 @@ with upload_tab:
     upload = st.file_uploader("Draft price book", type=["toml"])
     if upload is not None:
         try:
-            draft = PriceBook.loads(upload.getvalue().decode("utf-8"), source=upload.name)
+            draft = PriceBook.loads(upload.getvalue(), source=upload.name)
         except PriceBookError as error:
             st.error(
                 f"Draft not loaded: fix these {len(error.problems)} problem(s) in "
                 f"{upload.name} and upload it again:\n"
                 + "\n".join(f"- `{key}`: {reason}" for key, reason in error.problems)
             )
-        except UnicodeDecodeError:
-            st.error(f"{upload.name} is not UTF-8 text: save the draft as UTF-8 TOML.")
         else:
             changes = book.diff(draft)
             st.caption(f"{len(changes)} SKUs change.")

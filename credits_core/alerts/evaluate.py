@@ -20,6 +20,7 @@ What the page reads and acknowledging are in state.py.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,11 +33,13 @@ import pyarrow as pa
 
 from credits_core.alerts.rules import AlertRules
 from credits_core.alerts.state import open_alert_counts
+from credits_core.errors import CreditsError
 from credits_core.ledger import Ledger
 from credits_core.plans import Plans
 from credits_core.pricing import PriceBook, PricingError
 
-MAX_ATTEMPTS = 20
+logger = logging.getLogger(__name__)
+
 RULE_COLUMNS = {
     "rule": pa.string(),
     "kind": pa.string(),
@@ -261,7 +264,7 @@ class Evaluator:
 
     def evaluate(self, users: Iterable[str] | None = None) -> Evaluation:
         """Evaluate every funded account (users=None) or just these users, in one
-        retried write transaction; return what changed."""
+        write transaction (run alone by the writer); return what changed."""
         started = time.perf_counter()
         scope = None if users is None else sorted(set(users))
         if scope == []:
@@ -282,7 +285,7 @@ class Evaluator:
                 cur.execute(f"DROP TABLE IF EXISTS {table}")
             return Evaluation(int(users_seen), opened, resolved, int(still_open), 0.0)
 
-        result = _retrying_duplicates(lambda: self.ledger.transaction("evaluate_alerts", work))
+        result = self.ledger.transaction("evaluate_alerts", work)  # the writer runs it alone
         seconds = round(time.perf_counter() - started, 3)
         return Evaluation(result.users, result.opened, result.resolved, result.open, seconds)
 
@@ -354,18 +357,6 @@ class Evaluator:
         quoted = self.book.quote_frame(requests, at=now)
         price = quoted["credits"].where(quoted["error"].isna()).astype("float64")
         return skus.assign(price=price.to_numpy())
-
-
-def _retrying_duplicates(run: Callable[[], Evaluation]) -> Evaluation:
-    """Run an evaluation again when a concurrent one opened the same alert first (its
-    duplicate alert id fails this one's INSERT); the next run sees that alert open."""
-    for _ in range(MAX_ATTEMPTS - 1):
-        try:
-            return run()
-        except duckdb.ConstraintException as error:
-            if "Duplicate key" not in str(error):
-                raise
-    return run()
 
 
 def _account_numbers(cur: duckdb.DuckDBPyConnection, users: list[str]) -> list[int]:
@@ -518,19 +509,28 @@ def _open(cur: duckdb.DuckDBPyConnection, now: datetime, plans: Plans) -> int:
 
 def watch(ledger: Ledger, rules_path: str | Path | None = None) -> Callable[[], None]:
     """Evaluate the users each committed balance-changing write of `ledger` touched (all
-    users after a sweep), right after it. The rules file is read again when it changes.
-    A failing evaluation is logged by the ledger and never undoes the write. Returns a
-    function that stops watching."""
-    plans, book = Plans.load(), PriceBook.load()
+    users after a sweep), right after it. The plans, the price book and the rules are
+    loaded on the first write (the rules again when their file changes); when one of
+    them cannot be loaded, the write stands and a warning says why the alerts were not
+    evaluated. A failing evaluation is logged by the ledger and never undoes the write.
+    Returns a function that stops watching."""
     path = Path(rules_path) if rules_path is not None else AlertRules.default_path()
     loaded: dict[tuple[int, int], AlertRules] = {}
+    inputs: list[tuple[Plans, PriceBook]] = []
 
     def listener(user_ids: frozenset[str] | None) -> None:
-        stat = path.stat()
-        version = (stat.st_mtime_ns, stat.st_size)
-        if version not in loaded:
-            loaded.clear()
-            loaded[version] = AlertRules.load(path)
+        try:
+            if not inputs:
+                inputs.append((Plans.load(), PriceBook.load()))
+            stat = path.stat()
+            version = (stat.st_mtime_ns, stat.st_size)
+            if version not in loaded:
+                loaded.clear()
+                loaded[version] = AlertRules.load(path)
+        except (CreditsError, OSError) as error:
+            logger.warning("Low-credit alerts were not evaluated after this write: %s", error)
+            return
+        plans, book = inputs[0]
         Evaluator(ledger, loaded[version], plans=plans, book=book).evaluate(user_ids)
 
     return ledger.on_balance_change(listener)

@@ -16,8 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from credits_core import alerts
 from credits_core.client import LedgerClient, connect
-from credits_core.ledger import ENTRY_KINDS, GRANT_KINDS, Ledger
-from credits_core.ledger.errors import InvalidArgument
+from credits_core.ledger import ENTRY_KINDS, GRANT_KINDS, Ledger, checks
 from credits_core.ledger.store import default_path
 
 
@@ -251,6 +250,4 @@ def describe(user_id: str, balance: tuple[int, int, int]) -> str:
 
 
 def seconds(value: float) -> timedelta:
-    if value <= 0:
-        raise InvalidArgument(f"--ttl must be a positive number of seconds, not {value:g}.")
-    return timedelta(seconds=value)
+    return checks.ttl_seconds(value)

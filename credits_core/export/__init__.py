@@ -4,8 +4,9 @@
   ledger's tables, with the price book's provider, modality and costs joined in;
 - formats.py: that relation to CSV, Parquet or JSON lines by DuckDB's `COPY ... TO`, to
   XLSX (at most one sheet of rows), or to Parquet files partitioned by month;
-- sql_console.py: analysts' own SQL over a read-only snapshot of the ledger, in a
-  separate DuckDB with no file access, a row limit and a time limit;
+- sql_console.py: analysts' own SQL over a read-only snapshot of the ledger, run by
+  sql_sandbox.py in a child process with no file access and memory, CPU, time, row and
+  result-size limits;
 - columns.py: the data dictionary of every export shape.
 
 Nothing here writes to the ledger.
@@ -25,7 +26,9 @@ from credits_core.export.errors import (
     PartitionNeedsMonth,
     PartitionNeedsParquet,
     SqlFailed,
+    SqlOutOfMemory,
     SqlRefused,
+    SqlResultTooLarge,
     SqlTimeout,
     TooManyRowsForSheet,
     UnknownEventKind,
@@ -81,8 +84,10 @@ __all__ = [
     "Preview",
     "SqlConsole",
     "SqlFailed",
+    "SqlOutOfMemory",
     "SqlRefused",
     "SqlResult",
+    "SqlResultTooLarge",
     "SqlTimeout",
     "TooManyRowsForSheet",
     "UnknownEventKind",

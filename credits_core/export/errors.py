@@ -87,6 +87,30 @@ class SqlFailed(ExportError):
     """DuckDB refused or could not run the statement; the message is DuckDB's."""
 
 
+class SqlOutOfMemory(ExportError, MemoryError):
+    """The statement needed more memory than the console gives one statement."""
+
+    def __init__(self, memory_bytes: int) -> None:
+        self.memory_bytes = memory_bytes
+        super().__init__(
+            f"The query needed more than {memory_bytes / 2**20:,.0f} MiB, the console's memory "
+            "limit per statement, and was stopped. Aggregate, filter earlier, or select fewer "
+            "or shorter columns."
+        )
+
+
+class SqlResultTooLarge(ExportError):
+    """The statement's result is larger in bytes than the console returns."""
+
+    def __init__(self, result_bytes: int) -> None:
+        self.result_bytes = result_bytes
+        super().__init__(
+            f"The result is larger than {result_bytes / 2**20:,.0f} MiB, the most the console "
+            "returns. Select fewer rows or columns (or shorter text), or use the usage export "
+            "to write large results to a file."
+        )
+
+
 class SqlTimeout(ExportError, TimeoutError):
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds

@@ -1,24 +1,38 @@
 """The analysts' SQL console: their own SQL over a read-only snapshot of the ledger.
 
-Read-only by DuckDB itself, not by a keyword filter:
+Read-only by DuckDB itself, not by a keyword filter, and bounded by the operating
+system, not by trust in DuckDB's own limits:
 
 - `SqlConsole.snapshot(ledger)` copies the ledger's tables (and `usage`, the export's
   one-row-per-event relation, and `price_catalog`) into a new DuckDB file in a private
-  temporary folder, through the ledger's own connection in one read snapshot; the live
-  ledger file is only read.
-- Each `run` opens a fresh in-memory DuckDB, attaches that snapshot READ_ONLY, sets a
-  memory limit, no spilling to disk, `enable_external_access = false` (no files, no
-  ATTACH of files, no COPY TO, no extensions) and `lock_configuration = true` (no SET
-  can undo it) before the analyst's statement runs. Writes to the snapshot fail;
-  anything created in memory dies with the connection.
-- One statement per run, at most MAX_SQL_CHARS characters, a row limit (the statement
-  is wrapped in a LIMIT) and a time limit (a timer interrupts the connection).
-  Failures come back as `SqlFailed` / `SqlTimeout` / `SqlRefused` with DuckDB's message.
+  temporary folder (`credits-sql-<pid>-*`, mode 0700), through the ledger's own
+  connection in one read snapshot; the live ledger file is only read. Folders left by
+  processes that died (SIGKILL) are removed when the first snapshot is taken.
+- Each `run` has a statement process forked (by `sql_sandbox.py`) that attaches the
+  snapshot READ_ONLY in a fresh in-memory DuckDB with no temp directory, external access off and
+  the configuration locked, limits its own address space, CPU time and file writes
+  (RLIMIT_AS, RLIMIT_CPU, RLIMIT_FSIZE = 0) and its life (an alarm at the time limit),
+  and runs the statement. This process stops waiting at the time limit, reads at most
+  the result-size cap, and returns once the statement process has ended. A statement
+  can exhaust only its own process's memory, never the dashboard's or the server's.
+- One statement per run, at most MAX_SQL_CHARS characters, a row limit and a result
+  size limit. Failures come back as `SqlRefused`, `SqlFailed` (DuckDB's message),
+  `SqlTimeout`, `SqlOutOfMemory` or `SqlResultTooLarge`.
+- A refresh replaces the shared snapshot; the old one stays until no session holds it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import math
+import os
+import select
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -28,11 +42,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import pandas as pd
+import pyarrow as pa
 
-from credits_core.export.errors import SqlFailed, SqlRefused, SqlTimeout
+from credits_core.export.errors import (
+    SqlFailed,
+    SqlOutOfMemory,
+    SqlRefused,
+    SqlResultTooLarge,
+    SqlTimeout,
+)
 from credits_core.export.query import Export, UsageQuery
+from credits_core.export.sql_sandbox import ALARM_GRACE_S, FRAME
 from credits_core.ledger import Ledger
 from credits_core.pricing import PriceBook
 
@@ -40,16 +61,21 @@ LEDGER_TABLES = ("accounts", "grants", "holds", "journal")
 TABLES = (*LEDGER_TABLES, "usage", "price_catalog")
 MAX_SQL_CHARS = 100_000
 DEFAULT_ROW_LIMIT = 1_000
-DEFAULT_TIME_LIMIT = 10.0  # seconds
-MEMORY_LIMIT = "1GB"
-CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-SANDBOX = (  # run in this order; the last two make the rest permanent
-    "SET TimeZone = 'UTC'",
-    f"SET memory_limit = '{MEMORY_LIMIT}'",
-    "SET max_temp_directory_size = '0B'",
-    "SET enable_external_access = false",
-    "SET lock_configuration = true",
-)
+DEFAULT_TIME_LIMIT_S = 10.0
+FOLDER_PREFIX = "credits-sql-"
+STARTUP_TIMEOUT_S = 30.0  # the child's own set-up, before the time limit starts
+MAX_REPLY_BYTES = 64 * 1024  # the child's JSON message
+SANDBOX_SCRIPT = Path(__file__).with_name("sql_sandbox.py")
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """What one statement may use. The defaults serve the dashboard; tests pass less."""
+
+    memory_bytes: int = 2 * 2**30  # address space beyond the child's own start-up
+    result_bytes: int = 64 * 2**20  # the result as Arrow, at most
+    threads: int = 2
+
 
 EXAMPLES = {
     "Credits spent and provider cost per model": """
@@ -105,18 +131,25 @@ class SqlResult:
 class SqlConsole:
     """A read-only snapshot of one ledger, and the sandbox that runs SQL over it."""
 
-    def __init__(self, folder: Path, taken_at: datetime) -> None:
+    def __init__(
+        self, folder: Path, taken_at: datetime, limits: SandboxLimits | None = None
+    ) -> None:
         self.folder = folder
         self.path = folder / "ledger-snapshot.duckdb"
         self.taken_at = taken_at
+        self.limits = limits or SandboxLimits()
         # removed when closed, when garbage-collected, or at the latest when Python exits
         self._remove = weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
 
     @classmethod
-    def snapshot(cls, ledger: Ledger, book: PriceBook | None = None) -> SqlConsole:
+    def snapshot(
+        cls, ledger: Ledger, book: PriceBook | None = None, *, limits: SandboxLimits | None = None
+    ) -> SqlConsole:
         """Copy the ledger into a private snapshot file (the ledger is only read)."""
         book = book or PriceBook.load()
-        console = cls(Path(tempfile.mkdtemp(prefix="credits-sql-")), ledger.now())
+        remove_stale_snapshots()
+        folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
+        console = cls(folder, ledger.now(), limits)
         try:
             _copy_tables(ledger, console.path, Export(UsageQuery(), book))
         except BaseException:
@@ -132,56 +165,198 @@ class SqlConsole:
         sql: str,
         *,
         row_limit: int = DEFAULT_ROW_LIMIT,
-        time_limit: float = DEFAULT_TIME_LIMIT,
+        time_limit: float = DEFAULT_TIME_LIMIT_S,
     ) -> SqlResult:
-        """Run one statement in a fresh sandbox; raise SqlRefused/SqlFailed/SqlTimeout."""
+        """Run one statement in a fresh sandbox process; raise SqlRefused, SqlFailed,
+        SqlTimeout, SqlOutOfMemory or SqlResultTooLarge."""
         _check_text(sql)
-        con = self._sandbox()
-        timer = threading.Timer(time_limit, con.interrupt)
+        if not self.path.exists():
+            raise SqlFailed("The snapshot cannot be opened (it was removed). Refresh the data.")
+        request = {
+            "sql": sql,
+            "snapshot": str(self.path),
+            "folder": str(self.folder),
+            "row_limit": int(row_limit),
+            "memory_bytes": self.limits.memory_bytes,
+            "cpu_s": math.ceil(time_limit) * self.limits.threads + 1,
+            "time_limit_s": float(time_limit),
+            "threads": self.limits.threads,
+            "result_bytes": self.limits.result_bytes,
+        }
         started = time.perf_counter()
-        timer.start()
-        try:
-            if len(con.extract_statements(sql)) != 1:
-                raise SqlRefused("Run one statement at a time (this text has several).")
-            relation = con.sql(sql)
-            if relation is None:
-                frame, more = pd.DataFrame(), False
-            else:
-                frame = relation.limit(row_limit + 1).to_arrow_table().to_pandas()
-                more = len(frame) > row_limit
-        except duckdb.InterruptException:
-            raise SqlTimeout(time_limit) from None
-        except duckdb.Error as error:
-            raise SqlFailed(_message(error)) from None
-        finally:
-            timer.cancel()
-            con.close()
-        return SqlResult(
-            frame.head(row_limit), more, time.perf_counter() - started, relation is not None
-        )
+        reply = _Child(self.limits.result_bytes).run(request, time_limit)
+        return self._result(reply, time_limit, row_limit, time.perf_counter() - started)
 
-    def _sandbox(self) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(":memory:", config=CONFIG)
+    def _result(
+        self, reply: _Reply, time_limit: float, row_limit: int, seconds: float
+    ) -> SqlResult:
+        outcome, message = reply.outcome, reply.message
+        if reply.timed_out:
+            raise SqlTimeout(time_limit)
+        if outcome == "out_of_memory":
+            raise SqlOutOfMemory(self.limits.memory_bytes)
+        if outcome == "too_large":
+            raise SqlResultTooLarge(self.limits.result_bytes)
+        if outcome == "refused":
+            raise SqlRefused(message)
+        if outcome == "unavailable":
+            raise SqlFailed(f"The snapshot cannot be opened ({message}). Refresh the data.")
+        if outcome == "failed":
+            raise SqlFailed(message)
+        if outcome == "no_rows":
+            return SqlResult(pd.DataFrame(), False, seconds, False)
+        frame = reply.table.to_pandas()
+        return SqlResult(frame.head(row_limit), len(frame) > row_limit, seconds, True)
+
+
+@dataclass(frozen=True)
+class _Reply:
+    outcome: str
+    message: str = ""
+    table: pa.Table | None = None
+    timed_out: bool = False
+
+
+class _Zygote:
+    """This process's sandbox zygote (sql_sandbox.py): started on first use, restarted
+    if it died. Sending it a request forks a statement process that writes to `pipe`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._socket: socket.socket | None = None
+
+    def start(self, request: dict, pipe: int) -> None:
+        payload = json.dumps(request).encode()
+        with self._lock:
+            for attempt in range(2):
+                if self._process is None or self._process.poll() is not None:
+                    self._launch()
+                try:
+                    socket.send_fds(self._socket, [FRAME.pack(len(payload))], [pipe])
+                    self._socket.sendall(payload)
+                    return
+                except OSError:
+                    self._process = None
+                    if attempt:
+                        raise
+
+    def _launch(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+        mine, theirs = socket.socketpair()
         try:
-            con.execute("ATTACH $path AS ledger (READ_ONLY)", {"path": str(self.path)})
-            con.execute("USE ledger")
-            for setting in SANDBOX:
-                con.execute(setting)
-        except duckdb.Error as error:
-            con.close()
-            raise SqlFailed(
-                f"The snapshot cannot be opened ({_message(error)}). Refresh the data."
-            ) from None
-        return con
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", str(SANDBOX_SCRIPT), str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                env={"MALLOC_ARENA_MAX": "2", "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"},
+                cwd=tempfile.gettempdir(),
+                start_new_session=True,
+            )
+        finally:
+            theirs.close()
+        self._socket = mine
+
+
+_ZYGOTE = _Zygote()
+
+
+class _Child:
+    """One statement process: the request out, at most the result cap back; the parent
+    stops waiting at the time limit (counted from the child's "ready") and the child's
+    alarm ends it right after."""
+
+    def __init__(self, result_bytes: int) -> None:
+        self.max_bytes = result_bytes + 2**20  # Arrow's framing around the cap
+
+    def run(self, request: dict, time_limit: float) -> _Reply:
+        read, write = os.pipe()
+        try:
+            try:
+                _ZYGOTE.start(request, write)
+            finally:
+                os.close(write)
+            with os.fdopen(read, "rb", buffering=0) as pipe:
+                frames = _Frames(pipe)
+                reply = self._talk(frames, time_limit)
+                # the pipe closes when the process has ended: by itself, or by its alarm
+                frames.drain(time.monotonic() + time_limit + ALARM_GRACE_S + 5)
+                return reply
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(read)
+            raise
+
+    def _talk(self, frames: _Frames, time_limit: float) -> _Reply:
+        try:
+            head = frames.next(time.monotonic() + STARTUP_TIMEOUT_S, MAX_REPLY_BYTES)
+            deadline = time.monotonic() + time_limit
+            if head == b"ready":
+                head = frames.next(deadline, MAX_REPLY_BYTES)
+            reply = json.loads(head)
+            if reply["outcome"] != "rows":
+                return _Reply(reply["outcome"], reply["message"])
+            data = frames.next(deadline, self.max_bytes)
+            return _Reply("rows", table=pa.ipc.open_stream(data).read_all())
+        except TimeoutError:
+            return _Reply("timeout", timed_out=True)
+        except _TooLong:
+            return _Reply("too_large")
+        except (EOFError, ValueError):  # gone without a (whole) reply
+            return _Reply(
+                "failed",
+                "The query's process ended abnormally, probably at its memory or CPU limit; "
+                "nothing else was affected. Simplify the query.",
+            )
+
+
+class _TooLong(Exception):
+    pass
+
+
+class _Frames:
+    """Length-prefixed messages from a pipe, each read by a deadline and up to a size."""
+
+    def __init__(self, pipe: io.RawIOBase) -> None:
+        self.pipe = pipe
+
+    def next(self, deadline: float, max_bytes: int) -> bytes:
+        (size,) = FRAME.unpack(self._exactly(FRAME.size, deadline))
+        if size > max_bytes:
+            raise _TooLong()
+        return self._exactly(size, deadline)
+
+    def drain(self, deadline: float) -> None:
+        with contextlib.suppress(EOFError, TimeoutError):
+            while True:
+                self._chunk(1 << 16, deadline)
+
+    def _exactly(self, size: int, deadline: float) -> bytes:
+        data = bytearray()
+        while len(data) < size:
+            data += self._chunk(size - len(data), deadline)
+        return bytes(data)
+
+    def _chunk(self, size: int, deadline: float) -> bytes:
+        ready, _, _ = select.select([self.pipe], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise TimeoutError()
+        chunk = self.pipe.read(min(size, 1 << 20))
+        if not chunk:
+            raise EOFError()
+        return chunk
 
 
 class Snapshots:
     """The current snapshot of one ledger, shared by every session of a server: taken on
-    first use, replaced on refresh (the old one is removed)."""
+    first use, replaced on refresh. A replaced snapshot stays while a session still
+    holds it (a query running on it) and is removed when the last one lets go."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: SandboxLimits | None = None) -> None:
         self._lock = threading.Lock()
         self._console: SqlConsole | None = None
+        self._limits = limits
 
     @property
     def current(self) -> SqlConsole | None:
@@ -190,21 +365,38 @@ class Snapshots:
     def get(self, ledger: Ledger, book: PriceBook | None = None) -> SqlConsole:
         with self._lock:
             if self._console is None:
-                self._console = SqlConsole.snapshot(ledger, book)
+                self._console = SqlConsole.snapshot(ledger, book, limits=self._limits)
             return self._console
 
     def refresh(self, ledger: Ledger, book: PriceBook | None = None) -> SqlConsole:
+        fresh = SqlConsole.snapshot(ledger, book, limits=self._limits)
         with self._lock:
-            old, self._console = self._console, SqlConsole.snapshot(ledger, book)
-        if old is not None:
-            old.close()
-        return self._console
+            self._console = fresh  # the old one goes when its last holder drops it
+        return fresh
 
     def close(self) -> None:
         with self._lock:
             if self._console is not None:
                 self._console.close()
                 self._console = None
+
+
+def remove_stale_snapshots() -> None:
+    """Remove snapshot folders whose process is gone (killed before it could clean up)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"):
+        pid = folder.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _copy_tables(ledger: Ledger, path: Path, export: Export) -> None:
@@ -240,8 +432,3 @@ def _check_text(sql: str) -> None:
             f"The statement is {len(sql):,} characters long; the console runs statements of "
             f"at most {MAX_SQL_CHARS:,}."
         )
-
-
-def _message(error: duckdb.Error) -> str:
-    lines = [line for line in str(error).strip().splitlines() if line.strip()]
-    return "DuckDB: " + "\n".join(lines[:6])

@@ -51,19 +51,25 @@ sweeps ``expire_holds`` / ``expire_grants`` book what lapsed (entries dated when
 run); until then a lapsed hold's credits stay held, and a lapsed grant's credits are
 already left out of ``balance()`` and of what can be spent.
 
-Concurrency (store.py, journal.py)
+Writes: one writer per file (writer.py, state.py, batch.py)
 
-DuckDB gives snapshot isolation, and appends never conflict, so check-then-insert
-would double-spend. Every write therefore updates its account's balance row with a
-guarded UPDATE (``WHERE account_no = ? AND entries = <as read> AND total - held >= ?``)
-in the same transaction as its entries: two writers of one account conflict, DuckDB
-raises ``TransactionException`` and the loser rolls back and runs again (bounded,
-with jitter). One connection per ``Ledger``, one cursor per call, so one ``Ledger``
-may be shared by many threads. A reserve or confirm starts from the state the
-ledger's last write left the account in (hot.py) instead of reading it back; the
-same guard checks that state, so anything written since sends the write round again.
-Another process opening the file gets ``LedgerBusy`` naming the holder (or waits,
-bounded, if asked); transactions are all-or-nothing, so nothing is ever half-written.
+DuckDB gives snapshot isolation and takes one process per file, and its cost is per
+statement and per commit, not per row. So in a process every write of a ledger file
+is a command on one bounded queue, served by one writer thread: it takes what is
+queued, decides each command in order against the accounts it keeps in memory (the
+balance row, the grants that can still matter, the pending holds; loaded on first
+touch, kept in a bounded LRU, authoritative because nothing else writes the file),
+writes what the batch decided with one set-based statement per table, commits once,
+and only then answers every caller: an acknowledged write is a durable one. A command
+that breaks a rule fails alone; a batch whose SQL or COMMIT fails fails each of its
+callers with `WriteFailed`, writes nothing, and the writer reloads its state. Sweeps,
+bulk usage, bulk grants and other modules' `transaction()` work run alone, in their
+own transaction, between batches. Several `Ledger` objects of one file in one process
+share its store and its writer; reads take their own cursor and snapshot and never
+wait for the writer. Another process opening the file gets ``LedgerBusy`` naming the
+holder (or waits, bounded, if asked); transactions are all-or-nothing, so nothing is
+ever half-written. Balance listeners hear each committed batch on a thread of their
+own.
 
 Ids are made from the account and the entry number (``hold-7-42``, ``grant-7-1``,
 ``adj-``, ``refund-``, ``use-``), so the same calls build the same ledger.
@@ -95,7 +101,9 @@ from credits_core.ledger.errors import (
     LedgerBusy,
     LedgerClosed,
     LedgerContention,
+    LedgerDamaged,
     LedgerError,
+    LedgerFileUnavailable,
     LedgerNotFound,
     NotALedger,
     NotRefundable,
@@ -148,7 +156,9 @@ __all__ = [
     "LedgerBusy",
     "LedgerClosed",
     "LedgerContention",
+    "LedgerDamaged",
     "LedgerError",
+    "LedgerFileUnavailable",
     "LedgerNotFound",
     "NotALedger",
     "NotRefundable",

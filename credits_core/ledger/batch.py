@@ -123,184 +123,151 @@ class Batch:
     # ---------------------------------------------------------------- writing
 
     def write(self, cur: duckdb.DuckDBPyConnection) -> None:
-        """Put the batch in the file: one statement per table it changes."""
+        """Put the batch in the file: one statement per table it changes (or, for a few
+        rows, one small statement per row)."""
         placed_grants = {grant.grant_id for grant, _ in self.new_grants}
         left = {g.grant_id: g.remaining for g in self.grants.values()}
-        _run(cur, INSERT_ACCOUNTS, ACCOUNT_ROWS, [
+        insert(cur, NEW_ACCOUNTS, [
             (s.user_id, s.account_no, s.email, s.plan, s.created_at) for s in self.new_accounts
         ])  # fmt: skip
-        moved = _run(cur, MOVE_BALANCES, BALANCE_ROWS, [
+        update(cur, BALANCES, [
             (s.account_no, s.total, s.held, s.entries) for s in self.accounts.values()
         ])  # fmt: skip
-        assert moved in (None, len(self.accounts)), (moved, len(self.accounts))
-        _run(cur, INSERT_ENTRIES, ENTRY_ROWS, self.journal)
-        _run(cur, INSERT_GRANTS, GRANT_ROWS, [
+        insert(cur, ENTRIES, self.journal)
+        insert(cur, NEW_GRANTS, [
             (g.grant_id, g.user_id, g.kind, g.credits, left.get(g.grant_id, g.remaining),
              g.priority, g.expires_at, g.created_at, seq, g.transaction_id, g.reason, g.actor)
             for g, seq in self.new_grants
         ])  # fmt: skip
-        changed = [(g.grant_id, g.remaining) for g in self.grants.values()
-                   if g.grant_id not in placed_grants]  # fmt: skip
-        updated = _run(cur, MOVE_GRANTS, REMAINING_ROWS, changed)
-        assert updated in (None, len(changed)), (updated, len(changed))
-        _run(cur, INSERT_HOLDS, HOLD_ROWS, [
-            _hold_row(hold, actor) for hold, actor in self.new_holds.values()
+        update(cur, REMAINING, [
+            (g.grant_id, g.remaining) for g in self.grants.values()
+            if g.grant_id not in placed_grants
         ])  # fmt: skip
-        updated = _run(cur, MOVE_HOLDS, HOLD_CHANGE_ROWS, [
+        insert(cur, NEW_HOLDS, [_hold_row(hold, actor) for hold, actor in self.new_holds.values()])
+        update(cur, HOLD_CHANGES, [
             (h.transaction_id, h.status, h.captured, h.released, h.resolved_at, h.expires_at)
             for h in self.holds.values()
         ])  # fmt: skip
-        assert updated in (None, len(self.holds)), (updated, len(self.holds))
-        _run(cur, MARK_REFUNDS, REFUND_ROWS, list(self.refunded.items()))
-        _run(cur, INSERT_KEYS, KEY_ROWS, [
+        update(cur, REFUNDS, list(self.refunded.items()), exact=False)  # usage has no hold
+        insert(cur, KEYS, [
             (key, r.operation, r.fingerprint, json.dumps(r.result), now)
             for key, (r, now) in self.keys.items()
         ])  # fmt: skip
 
 
-# ------------------------------------------------------------------- row sources
+# ------------------------------------------------------------------- rows to tables
 
-VALUES_ROWS = 4  # up to this many rows go in as a VALUES list, more as an Arrow table
+# Up to this many rows go in as parameters of plain statements; more as an Arrow table
+# in one set-based statement, whose UPDATEs also list the rows' keys
+# (`key IN (...)`) so that DuckDB finds them through the table's index.
+FEW_ROWS = 4
+STR, INT, BIG = pa.string(), pa.int32(), pa.int64()
 TIMESTAMP = pa.timestamp("us", tz="UTC")
-DRAWN_TYPE = "STRUCT(grant_id VARCHAR, credits BIGINT)[]"
+DRAWN = pa.list_(pa.struct([("grant_id", pa.string()), ("credits", pa.int64())]))
 
 
 @dataclass(frozen=True)
-class RowSpec:
-    """The rows of one statement: their alias and columns (name, DuckDB type, Arrow type)."""
+class Rows:
+    """Rows for one table: its name and columns (name, Arrow type, cast for parameters).
+    For an UPDATE the first column is the key and the others are set."""
 
-    alias: str
-    columns: tuple[tuple[str, str, pa.DataType], ...]
+    table: str
+    columns: tuple[tuple[str, pa.DataType, str], ...]
 
-
-def _spec(alias: str, *columns: tuple[str, str, pa.DataType]) -> RowSpec:
-    return RowSpec(alias, columns)
-
-
-def _varchar(name: str) -> tuple[str, str, pa.DataType]:
-    return (name, "VARCHAR", pa.string())
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.columns]
 
 
-def _bigint(name: str) -> tuple[str, str, pa.DataType]:
-    return (name, "BIGINT", pa.int64())
+def _c(name: str, kind: pa.DataType = STR, cast: str = "") -> tuple:
+    return (name, kind, cast)
 
 
-def _time(name: str) -> tuple[str, str, pa.DataType]:
-    return (name, "TIMESTAMPTZ", TIMESTAMP)
+NEW_ACCOUNTS = Rows("accounts", (
+    _c("user_id"), _c("account_no", INT), _c("email"), _c("plan"), _c("created_at", TIMESTAMP),
+))  # fmt: skip
+BALANCES = Rows("accounts", (
+    _c("account_no", INT), _c("total", BIG), _c("held", BIG), _c("entries", BIG),
+))  # fmt: skip
+ENTRIES = Rows("journal", (
+    _c("account_no", INT), _c("seq", BIG), _c("user_id"), _c("ts", TIMESTAMP), _c("kind"),
+    _c("credits", BIG), _c("held", BIG), _c("balance_after", BIG), _c("held_after", BIG),
+    _c("transaction_id"), _c("grant_id"), _c("reason"), _c("actor"), _c("model"),
+    _c("metadata"),
+))  # fmt: skip
+NEW_GRANTS = Rows("grants", (
+    _c("grant_id"), _c("user_id"), _c("kind"), _c("credits", BIG), _c("remaining", BIG),
+    _c("priority", INT), _c("expires_at", TIMESTAMP), _c("created_at", TIMESTAMP),
+    _c("grant_seq", BIG), _c("transaction_id"), _c("reason"), _c("actor"),
+))  # fmt: skip
+REMAINING = Rows("grants", (_c("grant_id"), _c("remaining", BIG)))
+NEW_HOLDS = Rows("holds", (
+    _c("transaction_id"), _c("user_id"), _c("credits", BIG), _c("status"), _c("reason"),
+    _c("actor"), _c("model"), _c("metadata"), _c("options"), _c("price_book_version"),
+    _c("created_at", TIMESTAMP), _c("expires_at", TIMESTAMP), _c("resolved_at", TIMESTAMP),
+    _c("captured", BIG), _c("released", BIG), _c("provider_cost_usd", pa.float64()),
+    _c("drawn", DRAWN, "::STRUCT(grant_id VARCHAR, credits BIGINT)[]"),
+))  # fmt: skip
+HOLD_CHANGES = Rows("holds", (
+    _c("transaction_id"), _c("status"), _c("captured", BIG), _c("released", BIG),
+    _c("resolved_at", TIMESTAMP), _c("expires_at", TIMESTAMP),
+))  # fmt: skip
+REFUNDS = Rows("holds", (_c("transaction_id"), _c("refunded_at", TIMESTAMP)))
+KEYS = Rows("idempotency_keys", (
+    _c("key"), _c("operation"), _c("fingerprint"), _c("result"), _c("created_at", TIMESTAMP),
+))  # fmt: skip
 
 
-ACCOUNT_ROWS = _spec(
-    "a", _varchar("user_id"), ("account_no", "INTEGER", pa.int32()), _varchar("email"),
-    _varchar("plan"), _time("created_at"),
-)  # fmt: skip
-BALANCE_ROWS = _spec(
-    "b", ("account_no", "INTEGER", pa.int32()), _bigint("total"), _bigint("held"),
-    _bigint("entries"),
-)  # fmt: skip
-ENTRY_ROWS = _spec(
-    "e", ("account_no", "INTEGER", pa.int32()), _bigint("seq"), _varchar("user_id"),
-    _time("ts"), _varchar("kind"), _bigint("credits"), _bigint("held"),
-    _bigint("balance_after"), _bigint("held_after"), _varchar("transaction_id"),
-    _varchar("grant_id"), _varchar("reason"), _varchar("actor"), _varchar("model"),
-    _varchar("metadata"),
-)  # fmt: skip
-GRANT_ROWS = _spec(
-    "g", _varchar("grant_id"), _varchar("user_id"), _varchar("kind"), _bigint("credits"),
-    _bigint("remaining"), ("priority", "INTEGER", pa.int32()), _time("expires_at"),
-    _time("created_at"), _bigint("grant_seq"), _varchar("transaction_id"), _varchar("reason"),
-    _varchar("actor"),
-)  # fmt: skip
-REMAINING_ROWS = _spec("r", _varchar("grant_id"), _bigint("remaining"))
-HOLD_ROWS = _spec(
-    "h", _varchar("transaction_id"), _varchar("user_id"), _bigint("credits"),
-    _varchar("status"), _varchar("reason"), _varchar("actor"), _varchar("model"),
-    _varchar("metadata"), _varchar("options"), _varchar("price_book_version"),
-    _time("created_at"), _time("expires_at"), _time("resolved_at"), _bigint("captured"),
-    _bigint("released"), ("provider_cost_usd", "DOUBLE", pa.float64()),
-    ("drawn", DRAWN_TYPE,
-     pa.list_(pa.struct([("grant_id", pa.string()), ("credits", pa.int64())]))),
-)  # fmt: skip
-HOLD_CHANGE_ROWS = _spec(
-    "h", _varchar("transaction_id"), _varchar("status"), _bigint("captured"),
-    _bigint("released"), _time("resolved_at"), _time("expires_at"),
-)  # fmt: skip
-REFUND_ROWS = _spec("r", _varchar("transaction_id"), _time("refunded_at"))
-KEY_ROWS = _spec(
-    "k", _varchar("key"), _varchar("operation"), _varchar("fingerprint"), _varchar("result"),
-    _time("created_at"),
-)  # fmt: skip
-
-INSERT_ACCOUNTS = """
-INSERT INTO accounts (user_id, account_no, email, plan, created_at)
-SELECT user_id, account_no, email, plan, created_at FROM {rows}
-"""
-MOVE_BALANCES = """
-UPDATE accounts SET total = b.total, held = b.held, entries = b.entries
-FROM {rows} WHERE accounts.account_no = b.account_no
-"""
-INSERT_ENTRIES = """
-INSERT INTO journal (account_no, seq, user_id, ts, kind, credits, held, balance_after,
-                     held_after, transaction_id, grant_id, reason, actor, model, metadata)
-SELECT account_no, seq, user_id, ts, kind, credits, held, balance_after, held_after,
-       transaction_id, grant_id, reason, actor, model, metadata
-FROM {rows}
-"""
-INSERT_GRANTS = """
-INSERT INTO grants (grant_id, user_id, kind, credits, remaining, priority, expires_at,
-                    created_at, grant_seq, transaction_id, reason, actor)
-SELECT grant_id, user_id, kind, credits, remaining, priority, expires_at, created_at,
-       grant_seq, transaction_id, reason, actor
-FROM {rows}
-"""
-MOVE_GRANTS = """
-UPDATE grants SET remaining = r.remaining FROM {rows} WHERE grants.grant_id = r.grant_id
-"""
-INSERT_HOLDS = """
-INSERT INTO holds (transaction_id, user_id, credits, status, reason, actor, model, metadata,
-                   options, price_book_version, created_at, expires_at, resolved_at,
-                   captured, released, provider_cost_usd, drawn)
-SELECT transaction_id, user_id, credits, status, reason, actor, model, metadata, options,
-       price_book_version, created_at, expires_at, resolved_at, captured, released,
-       provider_cost_usd, drawn
-FROM {rows}
-"""
-MOVE_HOLDS = """
-UPDATE holds SET status = h.status, captured = h.captured, released = h.released,
-                 resolved_at = h.resolved_at, expires_at = h.expires_at
-FROM {rows} WHERE holds.transaction_id = h.transaction_id
-"""
-MARK_REFUNDS = """
-UPDATE holds SET refunded_at = r.refunded_at
-FROM {rows} WHERE holds.transaction_id = r.transaction_id
-"""
-INSERT_KEYS = """
-INSERT INTO idempotency_keys (key, operation, fingerprint, result, created_at)
-SELECT key, operation, fingerprint, result, created_at FROM {rows}
-"""
+def insert(cur: duckdb.DuckDBPyConnection, rows: Rows, values: list[tuple]) -> None:
+    """INSERT the rows (named columns): as parameters when few, else from Arrow."""
+    if not values:
+        return
+    names = ", ".join(rows.names)
+    if len(values) <= FEW_ROWS:
+        one = "(" + ", ".join(f"?{cast}" for _, _, cast in rows.columns) + ")"
+        cur.execute(
+            f"INSERT INTO {rows.table} ({names}) VALUES {', '.join([one] * len(values))}",
+            [value for row in values for value in row],
+        )
+        return
+    view = _register(cur, rows, values)
+    cur.execute(f"INSERT INTO {rows.table} ({names}) SELECT {names} FROM {view}")
 
 
-def _run(
-    cur: duckdb.DuckDBPyConnection, statement: str, spec: RowSpec, rows: list[tuple]
-) -> int | None:
-    """Run `statement` over `rows` (nothing when there are none); the rows it changed."""
-    if not rows:
-        return None
-    names = ", ".join(name for name, _, _ in spec.columns)
-    if len(rows) <= VALUES_ROWS:
-        one = "(" + ", ".join(f"?::{kind}" for _, kind, _ in spec.columns) + ")"
-        source = f"(VALUES {', '.join([one] * len(rows))}) AS {spec.alias}({names})"
-        params = [value for row in rows for value in row]
+def update(
+    cur: duckdb.DuckDBPyConnection, rows: Rows, values: list[tuple], *, exact: bool = True
+) -> None:
+    """UPDATE the rows found by their key (the first column) with the other columns;
+    `exact`: every row must exist (asserted)."""
+    if not values:
+        return
+    key, *fields = rows.names
+    if len(values) <= FEW_ROWS:
+        sets = ", ".join(f"{name} = ?" for name in fields)
+        statement = f"UPDATE {rows.table} SET {sets} WHERE {key} = ?"
+        changed = sum(cur.execute(statement, [*row[1:], row[0]]).fetchone()[0] for row in values)
     else:
-        table = pa.Table.from_arrays(
-            [pa.array(column, arrow) for column, (_, _, arrow) in
-             zip(zip(*rows, strict=True), spec.columns, strict=True)],
-            names=[name for name, _, _ in spec.columns],
-        )  # fmt: skip
-        view = f"batch_{spec.alias}"
-        cur.register(view, table)
-        source, params = f"{view} AS {spec.alias}", []
-    found = cur.execute(statement.format(rows=source), params).fetchone()
-    return None if found is None else int(found[0])
+        view = _register(cur, rows, values)
+        sets = ", ".join(f"{name} = v.{name}" for name in fields)
+        marks = ", ".join(["?"] * len(values))
+        (changed,) = cur.execute(
+            f"UPDATE {rows.table} SET {sets} FROM {view} AS v "
+            f"WHERE {rows.table}.{key} = v.{key} AND {rows.table}.{key} IN ({marks})",
+            [row[0] for row in values],
+        ).fetchone()
+    assert not exact or changed == len(values), (rows.table, changed, len(values))
+
+
+def _register(cur: duckdb.DuckDBPyConnection, rows: Rows, values: list[tuple]) -> str:
+    columns = zip(*values, strict=True)
+    table = pa.Table.from_arrays(
+        [pa.array(column, kind) for column, (_, kind, _) in zip(columns, rows.columns,
+                                                                 strict=True)],
+        names=rows.names,
+    )  # fmt: skip
+    view = f"batch_{rows.table}"
+    cur.register(view, table)
+    return view
 
 
 def _hold_row(hold: Reservation, actor: str | None) -> tuple:

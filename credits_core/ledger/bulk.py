@@ -63,8 +63,9 @@ class Usage:
         return len(self.credits)
 
 
-def check_usage(events: object) -> Usage:
-    """Check every column of a usage frame; raise InvalidBatch naming the bad rows."""
+def check_usage(events: object, now: datetime | None = None) -> Usage:
+    """Check every column of a usage frame; raise InvalidBatch naming the bad rows. With
+    `now`, no event may be stamped after now (give or take the clock skew allowed)."""
     frame = _frame(events, "apply_usage", USAGE_REQUIRED, USAGE_OPTIONAL)
     n = len(frame)
     if n == 0:
@@ -83,6 +84,14 @@ def check_usage(events: object) -> Usage:
     credits = _amounts(frame["credits"], problems, frame.index)
     success = _booleans(frame["success"], problems, frame.index)
     ts = _times(frame["ts"], "ts", problems, frame.index, required=True)
+    if ts is not None:
+        earliest, latest = checks.event_window(now)
+        outside = pc.less(ts, pa.scalar(earliest, ts.type))
+        if latest is not None:
+            outside = pc.or_(outside, pc.greater(ts, pa.scalar(latest, ts.type)))
+        rows = frame.index[pc.fill_null(outside, False).to_numpy(zero_copy_only=False)]
+        within = f"from {earliest:%Y-%m-%d}" + ("" if latest is None else " to now")
+        problems += [(row, f"ts must be {within} (a finished generation)") for row in rows]
     transaction_id = None
     if "transaction_id" in frame:
         transaction_id = _strings(frame["transaction_id"], "transaction_id", problems, frame.index)
@@ -410,7 +419,7 @@ def check_grants(frame: object) -> pd.DataFrame:
     expires_at = _times(grants.get("expires_at"), "expires_at", problems, index, required=False)
     priority = _priorities(grants.get("priority"), kind, problems, index)
     reason = _optional_strings(grants, "reason", problems)
-    actor = _optional_strings(grants, "actor", problems)
+    actor = _optional_strings(grants, "actor", problems, normalise=checks.actor_column)
     if problems:
         raise InvalidBatch(f"grant_many: {len(problems)} problem(s) in the frame.", problems)
     return pd.DataFrame(
@@ -553,34 +562,43 @@ def _frame(
 
 
 def _strings(series: pd.Series, name: str, problems: list, index: pd.Index) -> pa.Array | None:
-    try:
-        values = pa.array(series, type=pa.string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        bad = [row for row, value in zip(index, series, strict=True) if not isinstance(value, str)]
-        problems += [(row, f"{name} must be a string") for row in bad]
+    """A required text column under its field's rule (checks.text_problem)."""
+    values = _text_array(series, name, problems, index)
+    if values is None:
         return None
-    length = pc.utf8_length(values)
-    bad = pc.or_kleene(
-        pc.is_null(values),
-        pc.or_(pc.equal(length, 0), pc.greater(length, checks.MAX_ID)),
-    )
-    bad = pc.fill_null(bad, True).to_numpy(zero_copy_only=False)
-    problems += [(row, f"{name} must be a non-empty string") for row in index[bad]]
+    missing = pc.is_null(values).to_numpy(zero_copy_only=False)
+    problems += [(row, f"{name} is missing") for row in index[missing]]
+    problems += [(index[row], problem) for row, problem in checks.column_problems(values, name)]
     return values
 
 
-def _optional_strings(frame: pd.DataFrame, name: str, problems: list) -> pa.Array | None:
+def _optional_strings(
+    frame: pd.DataFrame, name: str, problems: list, normalise=None
+) -> pa.Array | None:
+    """An optional text column (missing values allowed) under its field's rule."""
     if name not in frame:
         return None
+    values = _text_array(frame[name], name, problems, frame.index)
+    if values is None:
+        return None
+    values = values if normalise is None else normalise(values)
+    found = checks.column_problems(values, name)
+    problems += [(frame.index[row], problem) for row, problem in found]
+    return values
+
+
+def _text_array(series: pd.Series, name: str, problems: list, index: pd.Index) -> pa.Array | None:
+    """The column as Arrow strings; None (and each bad row named) when it holds values
+    that are not strings, or strings that are not valid Unicode."""
     try:
-        return pa.array(frame[name], type=pa.string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        bad = [
-            row
-            for row, value in zip(frame.index, frame[name], strict=True)
-            if value is not None and not isinstance(value, str) and not pd.isna(value)
-        ]
-        problems += [(row, f"{name} must be a string or missing") for row in bad]
+        return pa.array(series, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
+        for row, value in zip(index, series, strict=True):
+            if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+                continue
+            problem = checks.text_problem(value, name)
+            if problem is not None:
+                problems.append((row, f"{name} {problem}"))
         return None
 
 

@@ -1,7 +1,19 @@
 """Input checks: every public argument is checked here before anything is written.
 
 Each check returns the value in the form the ledger stores (ints, aware UTC times,
-canonical JSON) or raises the typed error that says what is valid.
+canonical JSON) or raises the typed error that says what is valid. These are the only
+rules: the single calls, the bulk frames (bulk.check_*), the CLI and the API all apply
+them, so a value refused by one entry point is refused by every one.
+
+Text rules, by field (`TEXT_RULES`):
+- ids (user_id, transaction_id, idempotency key): 1-MAX_ID printable characters, no
+  white space at either end (no NUL, newline, zero-width or other invisible characters);
+- names (email, plan) and actors: 1-MAX_TEXT printable characters; an actor is trimmed of
+  ASCII white space and, when all ASCII, lowercased (" SAM@corp.example " is
+  "sam@corp.example", as the access rules compare people);
+- free text (reason, note): 1-MAX_TEXT characters, no control characters other than
+  newline, tab and carriage return;
+- every text must be valid Unicode (no lone surrogates, so it can be stored as UTF-8).
 """
 
 from __future__ import annotations
@@ -10,11 +22,14 @@ import json
 import math
 import numbers
 import re
+import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from credits_core.ledger.errors import (
     AmountNotInteger,
@@ -35,6 +50,20 @@ MAX_TTL = timedelta(days=7)
 MAX_TEXT = 500
 MAX_ID = 200
 MAX_METADATA_BYTES = 16_384
+MAX_METADATA_DEPTH = 32  # nesting of dicts and lists
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)  # usage before this is a mistake
+MAX_CLOCK_SKEW = timedelta(hours=1)  # usage may be stamped this far after the ledger's now
+ASCII_SPACE = " \t\n\r\f\v"
+TextRule = Literal["id", "name", "actor", "text"]
+TEXT_RULES: dict[str, TextRule] = {
+    "user_id": "id",
+    "transaction_id": "id",
+    "idempotency key": "id",
+    "email": "name",
+    "plan": "name",
+    "model": "name",
+    "actor": "actor",
+}  # any other field (reason, text, note, ...) is free text
 # Transaction ids the ledger makes itself; imported usage may not use this form.
 LEDGER_MADE_ID = re.compile(r"^(hold|grant|adj|refund|use)-\d+-\d+$")
 
@@ -63,19 +92,21 @@ def credits(value: object, *, name: str = "credits", signed: bool = False) -> in
 
 
 def user_id(value: object) -> str:
-    if not isinstance(value, str):
-        raise InvalidUserId(f"A user id is a string such as 'u_123', not {value!r}.")
-    if not value.strip() or value != value.strip() or len(value) > MAX_ID:
+    problem = text_problem(value, "user_id")
+    if problem is not None:
         raise InvalidUserId(
-            f"User id {value!r} must be 1-{MAX_ID} characters without leading or trailing spaces."
+            f"User id {value!r} {problem}. A user id is 1-{MAX_ID} characters (printable, no "
+            "white space at either end), such as 'u_123'."
         )
     return value
 
 
 def transaction_id(value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID:
+    problem = text_problem(value, "transaction_id")
+    if problem is not None:
         raise InvalidArgument(
-            f"A transaction id is the non-empty string reserve() returned, not {value!r}."
+            f"Transaction id {value!r} {problem}. A transaction id is the string reserve() "
+            "returned."
         )
     return value
 
@@ -83,24 +114,97 @@ def transaction_id(value: object) -> str:
 def idempotency_key(value: object) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID:
+    problem = text_problem(value, "idempotency key")
+    if problem is not None:
         raise InvalidArgument(
-            f"An idempotency key is a non-empty string of at most {MAX_ID} characters "
-            f"(such as a job id), not {value!r}."
+            f"Idempotency key {value!r} {problem}. Use 1-{MAX_ID} printable characters "
+            "(such as a job id)."
         )
     return value
 
 
 def text(value: object, name: str, *, required: bool = False) -> str | None:
-    """A free-text field such as a reason or an actor."""
+    """A text field (reason, actor, email, plan, ...) under its field's rule (TEXT_RULES);
+    an actor comes back normalised."""
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
-        need = "is required and must be" if required else "must be"
-        raise InvalidArgument(
-            f"{name} {need} a non-empty string of at most {MAX_TEXT} characters, not {value!r}."
-        )
+    if name == "actor" and isinstance(value, str):
+        value = actor_name(value)
+    problem = text_problem(value, name)
+    if problem is not None:
+        need = "is required and" if required else ""
+        raise InvalidArgument(f"{name} {need} {problem}, not {value!r}.".replace("  ", " "))
     return value
+
+
+def actor_name(value: str) -> str:
+    """Who did it, as the ledger stores it: trimmed of ASCII white space, lowercased
+    when all ASCII."""
+    trimmed = value.strip(ASCII_SPACE)
+    return trimmed.lower() if trimmed.isascii() else trimmed
+
+
+def text_problem(value: object, name: str) -> str | None:
+    """What is wrong with `value` as the field `name` (None when it is valid)."""
+    rule = TEXT_RULES.get(name, "text")
+    longest = MAX_ID if rule == "id" else MAX_TEXT
+    if not isinstance(value, str):
+        return f"must be a string of 1-{longest:,} characters"
+    if not value.strip():
+        return "must not be empty or blank"
+    if len(value) > longest:
+        return f"must be at most {longest:,} characters long (it has {len(value):,})"
+    if rule == "id" and value != value.strip():
+        return "must not start or end with spaces or other white space"
+    for position, char in enumerate(value):
+        if _forbidden(char, rule):
+            return f"contains {_describe(char)} at position {position}, which is not allowed"
+    return None
+
+
+def column_problems(values: pa.Array, name: str) -> list[tuple[int, str]]:
+    """(position, problem) for each non-null value of a text column that breaks the
+    field's rule, as text_problem says; each distinct value is checked once."""
+    encoded = pc.dictionary_encode(values)
+    distinct = encoded.dictionary
+    # Printable ASCII, not blank at either end, short enough: valid under every rule,
+    # found without Python; only the other values are looked at character by character.
+    plain = pc.and_(
+        pc.match_substring_regex(distinct, r"^[!-~]([ -~]*[!-~])?$"),
+        pc.less_equal(pc.utf8_length(distinct), MAX_ID),
+    )
+    others = np.flatnonzero(~pc.fill_null(plain, False).to_numpy(zero_copy_only=False))
+    wrong = {
+        int(code): f"{name} {problem}"
+        for code in others
+        if (problem := text_problem(distinct[int(code)].as_py(), name)) is not None
+    }
+    if not wrong:
+        return []
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(np.isin(codes, list(wrong)))
+    return [(int(row), wrong[int(codes[row])]) for row in rows]
+
+
+def actor_column(values: pa.Array) -> pa.Array:
+    """actor_name of every value of a column (nulls stay null)."""
+    encoded = pc.dictionary_encode(values)
+    names = pa.array([actor_name(v) for v in encoded.dictionary.to_pylist()], pa.string())
+    return names.take(encoded.indices)
+
+
+def _forbidden(char: str, rule: TextRule) -> bool:
+    category = unicodedata.category(char)
+    if category == "Cs":
+        return True  # a lone surrogate: not text, cannot be stored
+    if rule == "text":
+        return category == "Cc" and char not in "\n\t\r"
+    return not char.isprintable()
+
+
+def _describe(char: str) -> str:
+    name = unicodedata.name(char, "") or f"category {unicodedata.category(char)}"
+    return f"U+{ord(char):04X} ({name})"
 
 
 def metadata(value: object) -> str | None:
@@ -119,8 +223,19 @@ def json_object(value: dict[Any, Any], name: str) -> str:
     bad_keys = [key for key in value if not isinstance(key, str)]
     if bad_keys:
         raise InvalidMetadata(f"{name} keys must be strings; got {bad_keys[:3]!r}.")
+    if _depth(value) > MAX_METADATA_DEPTH:
+        raise InvalidMetadata(
+            f"{name} is nested more than {MAX_METADATA_DEPTH} levels deep; keep it flat "
+            "(a few levels of dicts and lists)."
+        )
     try:
         encoded = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates fail here
+    except UnicodeEncodeError as error:
+        raise InvalidMetadata(
+            f"{name} holds text that is not valid Unicode ({_describe(error.object[error.start])}"
+            "); send UTF-8 text."
+        ) from None
     except (TypeError, ValueError) as error:
         raise InvalidMetadata(
             f"{name} must hold only JSON values (str, int, float, bool, None, lists and "
@@ -132,6 +247,20 @@ def json_object(value: dict[Any, Any], name: str) -> str:
             f"{MAX_METADATA_BYTES:,}. Keep large payloads elsewhere and store a reference."
         )
     return encoded
+
+
+def _depth(value: object) -> int:
+    """How deeply dicts and lists nest in `value` (without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            deepest = max(deepest, level)
+            if level > MAX_METADATA_DEPTH:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def model_of(metadata_json: str | None) -> str | None:
@@ -170,6 +299,27 @@ def ttl(value: object) -> timedelta:
             f"timedelta(minutes=15), not {value!r}. Extend long jobs with extend()."
         )
     return value
+
+
+def ttl_seconds(value: object) -> timedelta:
+    """A hold lifetime given in seconds (the CLI's --ttl, the API's ttl_seconds)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or not 0 < value <= MAX_TTL.total_seconds()
+    ):
+        raise InvalidTTL(
+            f"ttl must be a number of seconds from 1 to {MAX_TTL.total_seconds():,.0f} "
+            f"({MAX_TTL.days} days), such as 900, not {value!r}. Extend long jobs with extend()."
+        )
+    return ttl(timedelta(seconds=float(value)))
+
+
+def event_window(now: datetime | None) -> tuple[datetime, datetime | None]:
+    """When a finished generation may be stamped: from EARLIEST_EVENT to now plus
+    MAX_CLOCK_SKEW (no upper bound without a clock)."""
+    return EARLIEST_EVENT, None if now is None else now + MAX_CLOCK_SKEW
 
 
 def grant_kind(value: object) -> str:

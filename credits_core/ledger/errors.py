@@ -181,6 +181,29 @@ class NotALedger(LedgerError):
         )
 
 
+class LedgerDamaged(LedgerError):
+    """The file is a DuckDB database that cannot be read: truncated or corrupted."""
+
+    def __init__(self, path: str, why: str) -> None:
+        self.path = path
+        super().__init__(
+            f"The ledger {path} is damaged and cannot be read ({why}). Nothing was written "
+            "to it. Restore it from a backup (or the copy it was taken from)."
+        )
+
+
+class LedgerFileUnavailable(LedgerError, OSError):
+    """The operating system refuses the ledger's file or folder (permissions, a path
+    that does not exist or cannot be created, a read-only file system)."""
+
+    def __init__(self, path: str, why: str) -> None:
+        self.path = path
+        super().__init__(
+            f"The ledger file {path} cannot be opened: {why}. Check the path (--db / "
+            "CREDITS_DB) and that this user may read and write the file and its folder."
+        )
+
+
 class LedgerNotFound(LedgerError):
     """A read-only open was asked for a file that does not exist."""
 

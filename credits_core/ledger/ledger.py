@@ -784,14 +784,14 @@ class Ledger:
         actor: str | None = None,
         idempotency_key: str | None = None,
     ) -> Command:
-        usage = bulk.check_usage(events)
+        now = self.now()
+        usage = bulk.check_usage(events, now)
         reason = checks.text(reason, "reason", required=True)
         actor = checks.text(actor, "actor") or SYSTEM
         request = {"reason": reason, "actor": actor}
         if idempotency_key is not None:
             frame = events.to_pandas() if isinstance(events, pa.Table) else events
             request["frame"] = idempotency.frame_fingerprint(frame)
-        now = self.now()
         return self._alone(
             "apply_usage",
             now,

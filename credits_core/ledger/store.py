@@ -25,6 +25,8 @@ from credits_core.ledger.errors import (
     LedgerBusy,
     LedgerClosed,
     LedgerContention,
+    LedgerDamaged,
+    LedgerFileUnavailable,
     LedgerNotFound,
     NotALedger,
     SchemaOutdated,
@@ -38,6 +40,10 @@ MAX_ATTEMPTS = 200
 MAX_PAUSE_S = 0.02
 # No downloads at run time: a foreign file must fail, not fetch an extension.
 CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+DUCKDB_HEADER_BYTES = 3 * 4096  # the file header and two database headers
+OS_REFUSAL = re.compile(
+    r"Permission denied|No such file or directory|Not a directory|Read-only file system"
+)
 LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
 
 
@@ -59,11 +65,20 @@ class Store:
         if path != ":memory:":
             if read_only and not Path(path).exists():
                 raise LedgerNotFound(path)
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise LedgerFileUnavailable(path, error.strerror or str(error)) from None
+        unreplayed = path != ":memory:" and Path(f"{path}.wal").exists()
         con = _connect(path, read_only, wait)
         try:
+            if not unreplayed:
+                _check_length(con, path)
             con.execute("SET GLOBAL TimeZone = 'UTC'")
             _prepare(con, path, now, read_only)
+        except (duckdb.IOException, duckdb.SerializationException, duckdb.InternalException) as e:
+            con.close()
+            raise LedgerDamaged(path, _first_line(str(e))) from None
         except BaseException:
             con.close()
             raise
@@ -115,6 +130,10 @@ def _connect(path: str, read_only: bool, wait: float) -> duckdb.DuckDBPyConnecti
         except duckdb.IOException as error:
             message = str(error)
             holder = LOCK_HOLDER.search(message)
+            if holder is None and OS_REFUSAL.search(message):
+                raise LedgerFileUnavailable(path, _first_line(message)) from None
+            if holder is None and "Could not read enough bytes" in message:
+                raise LedgerDamaged(path, _first_line(message)) from None
             if holder is None:
                 raise NotALedger(path, _first_line(message)) from None
             if time.monotonic() >= deadline:
@@ -128,6 +147,20 @@ def _connect(path: str, read_only: bool, wait: float) -> duckdb.DuckDBPyConnecti
             # this process already has the file open with the other read_only setting
             holder = f"this process (PID {os.getpid()}) with the other read_only setting"
             raise LedgerBusy(path, holder, os.getpid(), 0) from None
+
+
+def _check_length(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    """A file shorter than the blocks its header counts was truncated: refuse it now,
+    rather than fail on the first read of a missing block."""
+    if path == ":memory:":
+        return
+    block_size, blocks = con.execute(
+        "SELECT block_size, total_blocks FROM pragma_database_size()"
+    ).fetchone()
+    expected = DUCKDB_HEADER_BYTES + block_size * blocks
+    actual = os.path.getsize(path)
+    if blocks and actual < expected:
+        raise LedgerDamaged(path, f"the file has {actual:,} bytes of the {expected:,} it needs")
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, path: str, now: datetime, read_only: bool) -> None:

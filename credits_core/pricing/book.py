@@ -66,8 +66,17 @@ class PriceBook:
         return cls.loads(text, source=str(path))
 
     @classmethod
-    def loads(cls, text: str, source: str = "<price book>") -> PriceBook:
-        """Load and check a price book from TOML text (an uploaded draft, say)."""
+    def loads(cls, text: str | bytes, source: str = "<price book>") -> PriceBook:
+        """Load and check a price book from TOML text, or the bytes of an uploaded file
+        (UTF-8)."""
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise PriceBookError(
+                    source,
+                    [("file", f"is not UTF-8 text (byte {error.start}); save it as UTF-8 TOML")],
+                ) from None
         try:
             data = tomllib.loads(text, parse_float=Decimal)
         except tomllib.TOMLDecodeError as error:

@@ -13,6 +13,7 @@ from decimal import Decimal
 from credits_core.pricing.options import format_value, kind_of
 from credits_core.pricing.schema import (
     COST_FIELDS,
+    MOST,
     PRICE_FIELDS,
     CostPlusPrice,
     ModelSpec,
@@ -233,6 +234,11 @@ def _check_amount(where: str, amount: object, *, integer: bool) -> list[Problem]
         return [(where, f"{amount!r} is not a number")]
     if integer and not isinstance(amount, int):
         return [(where, f"{amount} is not a whole number of credits")]
+    if isinstance(amount, Decimal) and not amount.is_finite():
+        return [(where, f"{amount} is not a finite number")]
     if amount < 0:
         return [(where, f"negative price {amount}; prices are 0 or more")]
+    most = MOST[where.rsplit(".", 1)[-1]]
+    if amount > most:
+        return [(where, f"{amount} is more than the limit of {most:,}; check the number")]
     return []

@@ -5,6 +5,11 @@ Money is exact: TOML floats are read as Decimal, and every computation on them u
 Fraction, so a price never depends on binary floating point. Shape errors (unknown keys,
 unknown rule kinds, negative prices) are caught here; cross-field rules (a table that
 misses a combination, a default on a priced option) in `checks`.
+
+Every number is bounded, so that no price, multiplier or cost can overflow what prices
+it (a replay multiplies prices by millions of generations in int64): credits per
+generation at most MAX_PRICE_CREDITS, multipliers at most MAX_MULTIPLIER, USD amounts at
+most MAX_USD, a credit worth at least MIN_CREDIT_USD.
 """
 
 from __future__ import annotations
@@ -23,8 +28,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeInt,
-    PositiveInt,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -33,9 +36,21 @@ from pydantic import (
 
 from credits_core.pricing.options import OptionKind, OptionValue, kind_of, value_key
 
+MAX_PRICE_CREDITS = 10_000_000  # credits for one generation (5,000 USD at 0.0005)
+MAX_MULTIPLIER = 100
+MAX_USD = Decimal(100_000)
+MIN_CREDIT_USD = Decimal("0.000001")
+MAX_STEP = 1_000_000
+MOST = {"credits": MAX_PRICE_CREDITS, "usd": MAX_USD}  # a table row's amount, by field
+
 StrictOptionValue = StrictBool | StrictInt | StrictStr
-NonNegativeDecimal = Annotated[Decimal, Field(ge=0)]
-PositiveDecimal = Annotated[Decimal, Field(gt=0)]
+PriceCredits = Annotated[int, Field(strict=True, ge=0, le=MAX_PRICE_CREDITS)]
+NonNegativeDecimal = Annotated[Decimal, Field(ge=0, le=MAX_USD, allow_inf_nan=False)]
+PositiveDecimal = Annotated[Decimal, Field(gt=0, le=MAX_USD, allow_inf_nan=False)]
+CreditRate = Annotated[Decimal, Field(ge=0, le=MAX_PRICE_CREDITS, allow_inf_nan=False)]
+Multiplier = Annotated[Decimal, Field(gt=0, le=MAX_MULTIPLIER, allow_inf_nan=False)]
+CreditValue = Annotated[Decimal, Field(ge=MIN_CREDIT_USD, le=MAX_USD, allow_inf_nan=False)]
+Step = Annotated[int, Field(strict=True, ge=1, le=MAX_STEP)]
 
 
 def _aware(moment: datetime) -> datetime:
@@ -119,7 +134,7 @@ class OptionSpec(Frozen):
 
 class FixedPrice(Frozen):
     kind: Literal["fixed"]
-    credits: NonNegativeInt
+    credits: PriceCredits
 
 
 class TablePrice(Frozen):
@@ -134,10 +149,10 @@ class PerUnitPrice(Frozen):
     kind: Literal["per_unit"]
     per: str
     unit: str = "unit"
-    credits: NonNegativeDecimal | None = None
+    credits: CreditRate | None = None
     rows: tuple[dict[str, StrictOptionValue | Decimal], ...] = ()
     rounding: Rounding
-    step: PositiveInt = 1
+    step: Step = 1
 
     @model_validator(mode="after")
     def _credits_or_rows(self) -> PerUnitPrice:
@@ -151,7 +166,7 @@ class CostPlusPrice(Frozen):
 
     kind: Literal["cost_plus"]
     fee_usd: NonNegativeDecimal
-    step: PositiveInt = 10
+    step: Step = 10
     rounding: Rounding = Rounding.UP
 
 
@@ -205,7 +220,7 @@ class ProviderSpec(Frozen):
 
 
 class PlanSpec(Frozen):
-    multiplier: PositiveDecimal = Decimal(1)
+    multiplier: Multiplier = Decimal(1)
     rounding: Rounding = Rounding.UP
     description: str = ""
 
@@ -214,7 +229,7 @@ class Promotion(Frozen):
     """A time-boxed multiplier on some models, providers or modalities: [starts, ends)."""
 
     name: str = Field(min_length=1)
-    multiplier: Annotated[Decimal, Field(gt=0, le=1)]
+    multiplier: Annotated[Decimal, Field(gt=0, le=1, allow_inf_nan=False)]
     starts: AwareDatetime
     ends: AwareDatetime
     models: tuple[str, ...] = ()
@@ -249,7 +264,7 @@ class ModelSpec(Frozen):
     exclude: tuple[dict[str, StrictOptionValue], ...] = ()
     price: PriceRule
     cost: CostRule | None = None
-    minimum_credits: NonNegativeInt | None = None
+    minimum_credits: PriceCredits | None = None
 
     @property
     def derived(self) -> bool:
@@ -307,7 +322,7 @@ class VersionSpec(Frozen):
     version: str = Field(min_length=1)
     effective_from: AwareDatetime
     note: str = ""
-    credit_usd: PositiveDecimal
+    credit_usd: CreditValue
     providers: dict[str, ProviderSpec]
     plans: dict[str, PlanSpec] = {}
     promotions: tuple[Promotion, ...] = ()
@@ -338,7 +353,7 @@ class RevisionSpec(Frozen):
     version: str = Field(min_length=1)
     effective_from: AwareDatetime
     note: str = ""
-    credit_usd: PositiveDecimal | None = None
+    credit_usd: CreditValue | None = None
     providers: dict[str, dict] = {}
     plans: dict[str, dict] = {}
     promotions: tuple[dict, ...] | None = None

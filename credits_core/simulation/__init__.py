@@ -10,6 +10,7 @@
 """
 
 from credits_core.simulation.errors import (
+    InvalidEditedPrices,
     InvalidMixText,
     InvalidReplayWindow,
     InvalidScenario,
@@ -28,6 +29,7 @@ from credits_core.simulation.scenario import (
 )
 
 __all__ = [
+    "InvalidEditedPrices",
     "InvalidMixText",
     "InvalidReplayWindow",
     "InvalidScenario",

@@ -27,5 +27,9 @@ class InvalidReplayWindow(SimulationError):
     """The replay's window is not a whole number of days between 1 and the limit."""
 
 
+class InvalidEditedPrices(SimulationError):
+    """Prices edited in the catalog table are not whole credits within the bounds."""
+
+
 class SandboxError(SimulationError):
     """A sandbox step was asked for in a state where it cannot run."""

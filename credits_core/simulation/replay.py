@@ -31,8 +31,9 @@ import pandas as pd
 
 from credits_core.ledger import Ledger
 from credits_core.pricing import PriceBook
+from credits_core.pricing.schema import MAX_PRICE_CREDITS
 from credits_core.simulation import figures, skus
-from credits_core.simulation.errors import InvalidReplayWindow
+from credits_core.simulation.errors import InvalidEditedPrices, InvalidReplayWindow
 
 MAX_DAYS = 366
 BIG = 1 << 42  # larger than any running sum of credits; keeps users apart in cummin
@@ -240,7 +241,9 @@ def reprice(
 
 
 def _scaled(keys: pd.DataFrame, edited: pd.DataFrame, catalog: pd.DataFrame) -> np.ndarray:
-    """credits_after with edited SKUs scaled by edited / catalog credits (rounded up)."""
+    """credits_after with edited SKUs scaled by edited / catalog credits (rounded up).
+    Edited prices obey the price book's bounds (so no sum of them overflows int64)."""
+    edited = _bounded_prices(edited)
     table = catalog[["model", "options", "credits"]].merge(
         edited[["model", "options", "credits"]], on=["model", "options"], suffixes=("", "_new")
     )
@@ -249,6 +252,25 @@ def _scaled(keys: pd.DataFrame, edited: pd.DataFrame, catalog: pd.DataFrame) -> 
     factor = (ratio["credits_new"] / ratio["credits"]).fillna(1.0).to_numpy()
     after = keys["credits_after"].to_numpy()
     return np.where(factor == 1.0, after, np.ceil(after * factor - 1e-9)).astype(np.int64)
+
+
+def _bounded_prices(edited: pd.DataFrame) -> pd.DataFrame:
+    credits = pd.to_numeric(edited["credits"], errors="coerce")
+    whole = credits.notna() & (credits == credits.round())
+    wrong = ~whole | (credits < 0) | (credits > MAX_PRICE_CREDITS)
+    if wrong.any():
+        rows = edited[wrong.to_numpy()].head(5)
+        named = "; ".join(
+            f"{model} {options or ''}: {value!r}".replace(" :", ":")
+            for model, options, value in zip(
+                rows["model"], rows["options"], rows["credits"], strict=True
+            )
+        )
+        raise InvalidEditedPrices(
+            f"Edited prices must be whole numbers of credits from 0 to {MAX_PRICE_CREDITS:,} "
+            f"per generation; {int(wrong.sum())} are not ({named})."
+        )
+    return edited.assign(credits=credits.astype(np.int64))
 
 
 def _request_frame(keys: pd.DataFrame, options: pd.Series) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import streamlit as st
 from pandas.io.formats.style import Styler
 
 from credits_core import alerts
-from credits_core.access import AccessConfig, Action, Identity, identify
+from credits_core.access import Action, Identity, who
 from credits_core.ledger import Ledger
 from credits_core.pricing import PriceBook
 from pages.shell import columns
@@ -74,19 +74,22 @@ def _open_ledger(path: str) -> Ledger:
     return ledger
 
 
-@st.cache_resource
-def access_config() -> AccessConfig:
-    return AccessConfig.load()
-
-
 def current_identity() -> Identity:
+    """Who is using the app, against the access file as it is now."""
     login_configured = "auth" in st.secrets if _has_secrets() else False
-    return identify(
-        access_config(),
+    return who(
         login_configured=login_configured,
         login_email=st.user.get("email") if login_configured else None,
-        headers=dict(st.context.headers or {}),
+        headers=_header_pairs(),
     )
+
+
+def _header_pairs() -> list[tuple[str, str]]:
+    """Every header of the request, a repeated one once per value."""
+    headers = st.context.headers
+    if not headers:
+        return []
+    return [(name, value) for name in headers for value in headers.get_all(name)]
 
 
 def _has_secrets() -> bool:
@@ -97,9 +100,20 @@ def _has_secrets() -> bool:
 
 
 def page(title: str, action: Action | None = None) -> Identity:
-    """Set up a page: config, menu, local-mode banner; stop if the role may not see it."""
+    """Set up a page: config, menu, local-mode banner; stop if the role may not see it
+    (someone with no role sees only a page saying so and whom to ask)."""
     st.set_page_config(page_title=f"{title} · Credits", layout="wide")
     identity = current_identity()
+    if identity.refusal is not None:
+        st.title("Credits back office")
+        st.error(identity.refusal, icon=":material/block:")
+        st.stop()
+    if identity.email is None and identity.mode == "login":
+        st.button("Log in", on_click=st.login)
+        st.stop()
+    if not identity.roles:
+        no_role(identity)
+        st.stop()
     with st.sidebar:
         for link in MENU:
             if link.action is None or identity.can(link.action):
@@ -109,17 +123,25 @@ def page(title: str, action: Action | None = None) -> Identity:
         st.caption(f"Signed in as {identity.email or 'nobody'} ({roles})")
     if identity.mode == "local":
         st.info(
-            "Local mode: no login or trusted proxy is configured, so you have every role.",
+            "Local mode (switched on by the operator, for a demo): everyone has every role.",
             icon=":material/lock_open:",
         )
-    if identity.email is None and identity.mode == "login":
-        st.button("Log in", on_click=st.login)
-        st.stop()
     if action is not None and not identity.can(action):
         st.error(f"Your roles do not include this page ({title}). Ask an admin for access.")
         st.stop()
     st.title(title)
     return identity
+
+
+def no_role(identity: Identity) -> None:
+    """The only page for someone the access file gives no role."""
+    st.title("No access yet")
+    ask = ", ".join(identity.admins) or "an administrator of the back office"
+    st.warning(
+        f"You are signed in as {identity.email or 'an unknown person'}, but you have no role "
+        f"in the credits back office. To get one, ask {ask} to add you to the access file.",
+        icon=":material/lock:",
+    )
 
 
 def table(

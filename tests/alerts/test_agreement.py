@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from credits_core.alerts import AlertRules, Evaluator, Snapshot
 from credits_core.ledger import Ledger
 from tests.alerts.conftest import DEFAULT_RULES, NOW, open_pairs
+from tests.conftest import examples
 from tests.ledger.support import FakeClock
 
 USER = st.fixed_dictionaries(
@@ -68,7 +69,7 @@ def snapshot(ledger: Ledger, user_id: str, plans, book, window: int) -> Snapshot
     )  # fmt: skip
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(users=st.lists(USER, min_size=1, max_size=5))
 def test_sql_and_python_rules_agree(users, book, plans):
     rules = AlertRules.load(DEFAULT_RULES)

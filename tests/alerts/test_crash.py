@@ -1,15 +1,16 @@
 """Exactly-once outbox under a crash: a process evaluating the rules and delivering the
-outbox is killed (SIGKILL) at a random moment; afterwards evaluation and delivery run
-again. Every user whose alerts opened then has exactly one outbox message (both rules
-open in one evaluation), the JSONL destination holds each message exactly once, every
-message is marked delivered, and the ledger is sound.
+outbox (in batches of 250) is killed (SIGKILL) at seeded points spread over its work;
+afterwards evaluation and delivery run again. Every kill must be a real SIGKILL of a
+live child (-9). Every user whose alerts opened then has exactly one outbox message,
+the JSONL destination holds each message exactly once, every message is marked
+delivered, and the ledger is sound. Across the kill points, some must find no batch
+delivered and some find delivered batches.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -23,10 +24,14 @@ import pytest
 from credits_core.alerts import AlertRules, Evaluator, deliver
 from credits_core.ledger import Ledger
 from tests.alerts.conftest import query, rule_set
-from tests.processes import kill_after_start
+from tests.conftest import long_run
+from tests.processes import DONE, elapsed_of, finish, kill_delays, kill_part_way
 
 REPO = Path(__file__).resolve().parents[2]
 USERS = [f"u_{i:05d}" for i in range(4_000)]
+SEED = 15
+KILL_POINTS = [0.0, 0.5, DONE]  # fractions of the child's time (see tests/processes.py)
+LONG_KILL_POINTS = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, DONE]
 RULES = rule_set(
     {"name": "low", "kind": "available_below", "severity": "critical",
      "below": 200, "resolve_at": 500},
@@ -47,8 +52,9 @@ CHILD = textwrap.dedent(
     Evaluator(ledger, AlertRules.load(rules)).evaluate()
     while deliver(ledger, target, limit=250).pending:
         pass
-    ledger.close()
     print("done", time.perf_counter() - t0, flush=True)
+    sys.stdin.read()  # wait, ledger open, until the parent kills us or lets us finish
+    ledger.close()
     """
 )
 
@@ -62,6 +68,7 @@ def build(path: Path) -> None:
 def start_child(path: Path, rules: Path, target: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, str(path), str(rules), str(target)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -79,10 +86,7 @@ def reference(tmp_path_factory):
     RULES.save(rules)
     full = tmp / "full.duckdb"
     shutil.copy(pristine, full)
-    child = start_child(full, rules, tmp / "full.jsonl")
-    out, err = child.communicate(timeout=300)
-    assert child.returncode == 0, err
-    elapsed = float(next(line for line in out.splitlines() if line.startswith("done")).split()[1])
+    elapsed = elapsed_of(finish(start_child(full, rules, tmp / "full.jsonl")))
     lines = (tmp / "full.jsonl").read_text().splitlines()
     assert len(lines) == len(USERS)  # both rules match every user, one message each
     return {"pristine": pristine, "rules": rules, "elapsed": elapsed}
@@ -106,15 +110,26 @@ def finish_and_check(path: Path, rules: Path, target: Path) -> None:
     assert sorted(sent) == sorted(outbox["message_id"]), "a message was lost"
 
 
-@pytest.mark.parametrize("fraction", [0.02, 0.05, 0.3, 0.7, 0.95])
-def test_sigkill_between_evaluation_and_delivery_neither_loses_nor_repeats(
-    reference, tmp_path, fraction
-):
-    path, target = tmp_path / "killed.duckdb", tmp_path / "messages.jsonl"
-    shutil.copy(reference["pristine"], path)
-    child = start_child(path, reference["rules"], target)
-    kill_after_start(child, reference["elapsed"] * fraction * random.uniform(0.8, 1.2))
-    finish_and_check(path, reference["rules"], target)
+def delivered(path: Path) -> int:
+    """Messages marked delivered in the file as the kill left it."""
+    with Ledger.open(path) as ledger:
+        return len(query(ledger, "SELECT 1 FROM alert_outbox WHERE status = 'delivered'"))
+
+
+@pytest.mark.long
+def test_sigkill_between_evaluation_and_delivery_neither_loses_nor_repeats(reference, tmp_path):
+    points = LONG_KILL_POINTS if long_run() else KILL_POINTS
+    delays = kill_delays(reference["elapsed"], points, SEED)
+    found = []
+    for number, delay in enumerate(delays):
+        path, target = tmp_path / f"killed-{number}.duckdb", tmp_path / f"sent-{number}.jsonl"
+        shutil.copy(reference["pristine"], path)
+        kill = kill_part_way(start_child(path, reference["rules"], target), delay)
+        found.append(delivered(path))
+        assert found[-1] == len(USERS) or not kill.after_done
+        finish_and_check(path, reference["rules"], target)
+    # the kills spread over the work: some before any batch was delivered, some after
+    assert min(found) == 0 and max(found) > 0, list(zip(delays, found, strict=True))
 
 
 def test_evaluating_twice_writes_each_message_once(reference, tmp_path):

@@ -1,18 +1,20 @@
 """A process killed (SIGKILL) in the middle of a large apply_usage leaves a sound ledger.
 
 The parent builds a ledger file with accounts and grants. A child process opens it,
-builds a large usage batch, prints "starting" and calls apply_usage; the parent
-kills it after a random delay. Reopened, the file must open, pass
-check_invariants(), and hold the batch wholly or not at all: every user's balance
-and journal equal either the state before the batch or the state after it in full
-(taken from a child that was left to finish on a copy of the same file).
+builds a large usage batch, prints "starting", calls apply_usage, prints "done" and
+waits (without closing the ledger); the parent kills it at seeded points spread over
+the write and after it. Each kill must be a real SIGKILL of a live child (-9).
+Reopened, the file must open, pass check_invariants(), and hold the batch wholly or
+not at all: every user's balance and journal equal either the state before the batch
+or the state after it in full (taken from a child that was left to finish on a copy
+of the same file); a batch the child saw acknowledged must be there. Across the kill
+points, some must find the batch all written and some find none of it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -24,12 +26,16 @@ import pandas as pd
 import pytest
 
 from credits_core import Ledger
-from tests.processes import kill_after_start
+from tests.conftest import long_run
+from tests.processes import DONE, elapsed_of, finish, kill_delays, kill_part_way
 
 REPO = Path(__file__).resolve().parents[2]
 BUILT_AT = datetime(2025, 3, 1, tzinfo=UTC)
 USERS = [f"u_{i:04d}" for i in range(200)]
 EVENTS = 1_000_000
+SEED = 15
+KILL_POINTS = [0.0, 0.5, DONE]  # fractions of the write's time (see tests/processes.py)
+LONG_KILL_POINTS = [0.0, 0.05, 0.15, 0.3, 0.45, 0.6, 0.75, 0.85, 0.95, 1.05, 1.2, 1.5, DONE]
 
 CHILD = textwrap.dedent(
     """
@@ -62,8 +68,9 @@ CHILD = textwrap.dedent(
     t0 = time.perf_counter()
     out = ledger.apply_usage(events)
     elapsed = time.perf_counter() - t0
-    ledger.close()
     print("done", elapsed, out["status"].astype(str).value_counts().to_dict(), flush=True)
+    sys.stdin.read()  # wait, ledger open, until the parent kills us or lets us finish
+    ledger.close()
     """
 )
 
@@ -79,20 +86,29 @@ def build(path: Path) -> None:
 
 
 def state(path: Path) -> dict:
-    """Every user's balance and journal length, and the ledger's own verdict."""
+    """Every user's balance row and journal (entries, credits, last balance), and the
+    ledger's own verdict."""
     with Ledger.open(str(path)) as ledger:
         problems = ledger.check_invariants()
-        users = {}
-        for user in USERS:
-            b = ledger.balance(user)
-            users[user] = (b.total, b.held, b.available, len(ledger.history(user, limit=None)))
-    return {"problems": problems, "users": users}
+        rows = ledger.snapshot(
+            lambda cur: cur.execute(
+                """
+                SELECT a.user_id, a.total, a.held, count(j.seq), sum(j.credits),
+                       max(j.seq)
+                FROM accounts AS a JOIN journal AS j USING (account_no)
+                GROUP BY ALL
+                ORDER BY a.user_id
+                """
+            ).fetchall()
+        )
+    return {"problems": problems, "users": {user: tuple(rest) for user, *rest in rows}}
 
 
 def start_child(path: Path, seed: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, str(path), str(EVENTS), str(seed)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -110,12 +126,7 @@ def reference(tmp_path_factory):
     before = state(pristine)
     full = tmp / "full.duckdb"
     shutil.copy(pristine, full)
-    child = start_child(full, seed=11)
-    out, err = child.communicate(timeout=300)
-    assert child.returncode == 0, err
-    done = [line for line in out.splitlines() if line.startswith("done")]
-    assert done, out
-    elapsed = float(done[0].split()[1])
+    elapsed = elapsed_of(finish(start_child(full, seed=11)))
     after = state(full)
     return {"pristine": pristine, "before": before, "after": after, "elapsed": elapsed}
 
@@ -125,30 +136,34 @@ def test_reference_batch_changes_the_ledger(reference):
     assert before["problems"] == [] and after["problems"] == []
     # the batch really moves balances and journals, so "wholly present" and
     # "wholly absent" are told apart below
-    assert all(after["users"][u][3] > before["users"][u][3] for u in USERS)
+    assert all(after["users"][u][2] > before["users"][u][2] for u in USERS)
     assert sum(after["users"][u][0] for u in USERS) < sum(before["users"][u][0] for u in USERS)
     assert after["users"]["u_0000"][0] >= 0
 
 
-@pytest.mark.parametrize("fraction", [0.3, 0.8, 0.9, 1.0])
-def test_sigkill_during_apply_usage_leaves_all_or_nothing(reference, tmp_path, fraction):
-    path = tmp_path / "killed.duckdb"
-    shutil.copy(reference["pristine"], path)
-    child = start_child(path, seed=11)
-    kill_after_start(child, reference["elapsed"] * fraction * random.uniform(0.8, 1.2))
+@pytest.mark.long
+def test_sigkill_during_apply_usage_leaves_all_or_nothing(reference, tmp_path):
+    points = LONG_KILL_POINTS if long_run() else KILL_POINTS
+    delays = kill_delays(reference["elapsed"], points, SEED)
+    written = []
+    for number, delay in enumerate(delays):
+        path = tmp_path / f"killed-{number}.duckdb"
+        shutil.copy(reference["pristine"], path)
+        kill = kill_part_way(start_child(path, seed=11), delay)
+        got = state(path)
+        assert got["problems"] == []
+        whole = got["users"] == reference["after"]["users"]
+        assert whole or got["users"] == reference["before"]["users"], partly(got, reference)
+        assert whole or not kill.after_done, "a batch acknowledged as written was lost"
+        written.append(whole)
+    # the kills spread over the whole write: some found the batch all written, some none
+    assert True in written and False in written, list(zip(delays, written, strict=True))
 
-    got = state(path)
-    assert got["problems"] == []
-    assert got["users"] in (reference["before"]["users"], reference["after"]["users"]), (
-        "the batch is partly present after the kill: "
-        + json.dumps(
-            {
-                u: [
-                    got["users"][u],
-                    reference["before"]["users"][u],
-                    reference["after"]["users"][u],
-                ]
-                for u in USERS[:3]
-            }
-        )
+
+def partly(got: dict, reference: dict) -> str:
+    return "the batch is partly present after the kill: " + json.dumps(
+        {
+            u: [got["users"][u], reference["before"]["users"][u], reference["after"]["users"][u]]
+            for u in USERS[:3]
+        }
     )

@@ -55,6 +55,7 @@ from credits_core import (
     TransactionClosed,
 )
 from credits_core.ledger import DEFAULT_PRIORITY
+from tests.conftest import examples
 
 START = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 USERS = ("u_a", "u_b", "u_c")
@@ -628,8 +629,9 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.ledger.check_invariants() == []
 
 
+# make test: a quick sample; make test-long (CREDITS_TEST_PROFILE=long): 10x the examples
 LedgerMachine.TestCase.settings = settings(
-    max_examples=50,
+    max_examples=examples(15),
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from credits_core.pricing import InvalidOption, PricingError
+from tests.conftest import examples
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
@@ -199,7 +200,7 @@ def vectorised(row: pd.Series):
     return (credits, cost, version, row["error"])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=request_frames())
 def test_quote_frame_equals_quote_row_by_row(book, frame):
     priced = book.quote_frame(frame, at=NOW)
