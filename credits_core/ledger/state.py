@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from credits_core.ledger.values import Reservation
+from credits_core.ledger.values import Balance, Reservation
 
 CAPACITY_ACCOUNTS = 100_000  # least recently used dropped first, never within a batch
 NEVER = datetime.max.replace(tzinfo=UTC)
@@ -88,6 +88,13 @@ class AccountState:
     def available(self, now: datetime) -> int:
         """Credits that can be spent at `now`: what is left in live grants."""
         return sum(g.remaining for g in self.grants.values() if g.remaining > 0 and g.live(now))
+
+    def balance(self, now: datetime) -> Balance:
+        """The balance as `Ledger.balance()` reads it at `now`: credits of lapsed grants
+        that no sweep has booked out yet are left out of total and available."""
+        lapsed = sum(g.remaining for g in self.grants.values() if g.remaining > 0
+                     and not g.live(now))  # fmt: skip
+        return Balance(self.total - lapsed, self.held, self.total - self.held - lapsed)
 
     def next_id(self, prefix: str) -> str:
         """A transaction or grant id made from the account and its next entry number."""

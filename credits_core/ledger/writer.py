@@ -51,7 +51,7 @@ from credits_core.ledger.errors import (
 )
 from credits_core.ledger.state import Accounts, AccountState
 from credits_core.ledger.store import Store
-from credits_core.ledger.values import Reservation
+from credits_core.ledger.values import Balance, Reservation
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,14 @@ PUT_TIMEOUT_S = 5.0  # how long a call waits for room in a full queue
 NOTIFY_BACKLOG_BATCHES = 1_000  # listener calls waiting before they are merged
 Touched = frozenset[str] | None
 BalanceListener = Callable[[Touched], None]
+
+
+class WriteFuture(Future):
+    """A write's Future. Once done, `balance` is the balance of the account the write
+    decided on, as that write left it (None for set-based writes and for a keyed
+    write answered from its first result): callers need not read it back."""
+
+    balance: Balance | None = None
 
 
 @dataclass(eq=False)
@@ -83,7 +91,7 @@ class Command:
     changes_accounts: bool = True  # for `work`: drop the kept state afterwards
     user_ids: tuple[str, ...] = ()  # accounts to load before deciding
     account_nos: tuple[int, ...] = ()
-    future: Future = field(default_factory=Future)
+    future: WriteFuture = field(default_factory=WriteFuture)
 
 
 class Context:
@@ -95,6 +103,7 @@ class Context:
         self.accounts = accounts
         self.batch = batch
         self.stored_keys: dict[str, KeyRecord] = {}
+        self.touched: AccountState | None = None  # the account the command decides on
 
     def account(self, user_id: str) -> AccountState:
         state = self.accounts.get(user_id)
@@ -103,6 +112,7 @@ class Context:
             state = self.accounts.get(user_id)
         if state is None:
             raise UnknownAccount(user_id)
+        self.touched = state
         return state
 
     def hold(self, transaction_id: str) -> tuple[Reservation, AccountState]:
@@ -121,6 +131,7 @@ class Context:
             hold = state.pending.get(transaction_id) or self.batch.hold(transaction_id)
             hold = hold or holds.load(self.cur, transaction_id)
             if hold is not None:
+                self.touched = state
                 return hold, state
         holds.refuse_bulk(self.cur, transaction_id)
         raise UnknownTransaction(transaction_id)
@@ -320,7 +331,9 @@ class Writer:
             context.stored_keys = idempotency.recall_many(context.cur, keys)
 
     def _decide(self, context: Context, command: Command) -> tuple[bool, Any]:
-        """(True, result) or (False, the rule it broke); anything else fails the batch."""
+        """(True, result) or (False, the rule it broke); anything else fails the batch.
+        The command's future gets the balance its account is left with."""
+        context.touched = None
         try:
             if command.key is not None:
                 first = context.batch.keys.get(command.key)
@@ -336,6 +349,8 @@ class Writer:
             if command.key is not None:
                 record = KeyRecord(command.operation, command.fingerprint, command.encode(result))
                 context.batch.remember(command.key, record, command.now)
+            if context.touched is not None:
+                command.future.balance = context.touched.balance(command.now)
             return True, result
         except LedgerError as rule:  # bad input too: checks.py raises LedgerErrors
             return False, rule

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from pydantic import TypeAdapter, ValidationError
 
-from credits_core.ledger import DEFAULT_TTL, Reservation
+from credits_core.ledger import DEFAULT_TTL, Balance, Reservation
 from credits_core.ledger.checks import MAX_TTL
 from credits_core.server import views
 from credits_core.server.api import Context, answer_for, validation_answer
@@ -108,8 +108,12 @@ async def run(context: Context, listed: list[Any], actor: str) -> list[dict[str,
     futures = [asyncio.wrap_future(p) for p in pending if isinstance(p, Future)]
     done = iter(await asyncio.gather(*futures, return_exceptions=True))
     outcomes = [p if isinstance(p, BaseException) else next(done) for p in pending]
-    users = sorted({o.user_id for o in outcomes if isinstance(o, Reservation)})
-    after = await balances(context.ledger, users)
+    after: dict[str, Balance] = {}  # each user's balance after this batch's last write
+    for future, outcome in zip(pending, outcomes, strict=True):
+        if isinstance(outcome, Reservation) and getattr(future, "balance", None) is not None:
+            after[outcome.user_id] = future.balance
+    unsaid = sorted({o.user_id for o in outcomes if isinstance(o, Reservation)} - set(after))
+    after |= await balances(context.ledger, unsaid)
     return [_result(context, outcome, after) for outcome in outcomes]
 
 

@@ -12,7 +12,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from credits_core.ledger import Reservation
+from credits_core.ledger import Balance, Reservation
+from credits_core.ledger.writer import WriteFuture
 from credits_core.server import batch, views
 from credits_core.server.api import Context, actor, idempotency_key, needs
 from credits_core.server.bodies import (
@@ -44,6 +45,14 @@ def context_of(request: Request) -> Context:
 async def write(context: Context, operation: str, *args: Any, **kwargs: Any) -> Any:
     """Queue a write on the ledger's writer and await the commit that holds it."""
     return await asyncio.wrap_future(context.ledger.submit(operation, *args, **kwargs))
+
+
+async def written(context: Context, future: WriteFuture) -> tuple[Any, Balance]:
+    """A queued write's result and the balance it left, read back only when the writer
+    did not say (a keyed write answered from its first result)."""
+    result = await asyncio.wrap_future(future)
+    balance = future.balance or await read(context, "balance", result.user_id)
+    return result, balance
 
 
 async def read(context: Context, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -158,8 +167,8 @@ async def validate(
 
 async def reserve_hold(
     context: Context, body: ReserveBody, key: str | None, booked_by: str
-) -> Reservation:
-    return await asyncio.wrap_future(batch.submit_reserve(context, body, key, booked_by))
+) -> tuple[Reservation, Balance]:
+    return await written(context, batch.submit_reserve(context, body, key, booked_by))
 
 
 @router.post("/reservations", status_code=201)
@@ -167,8 +176,8 @@ async def reserve(
     body: ReserveBody, request: Request, who: Annotated[Principal, Depends(needs("reserve"))]
 ) -> JSONResponse:
     context = context_of(request)
-    hold = await reserve_hold(context, body, idempotency_key(request), actor(who, request))
-    return ok(views.reserved(hold, await read(context, "balance", hold.user_id)), 201)
+    hold, now = await reserve_hold(context, body, idempotency_key(request), actor(who, request))
+    return ok(views.reserved(hold, now), 201)
 
 
 @router.post("/reservations/{transaction_id:path}/confirm")
@@ -179,8 +188,7 @@ async def confirm(
     who: Annotated[Principal, Depends(needs("reserve"))],
 ) -> JSONResponse:
     context = context_of(request)
-    hold = await write(
-        context,
+    future = context.ledger.submit(
         "confirm",
         transaction_id,
         success=body.success,
@@ -188,7 +196,8 @@ async def confirm(
         actor=actor(who, request),
         idempotency_key=idempotency_key(request),
     )
-    return ok(views.confirmed(hold, await read(context, "balance", hold.user_id)))
+    hold, now = await written(context, future)
+    return ok(views.confirmed(hold, now))
 
 
 @router.post("/reservations/{transaction_id:path}/extend")

@@ -260,3 +260,18 @@ def test_the_writer_keeps_no_state_across_a_sweep(ledger, clock: FakeClock):
     assert ledger.reservation(hold.transaction_id).status == "expired"
     assert state(ledger)[1][0][5:8] == (100, 100, 4)  # total, held, entries
     assert ledger.check_invariants() == []
+
+
+def test_a_writes_future_says_the_balance_it_left(ledger, clock: FakeClock):
+    funded(ledger, credits=100)
+    ledger.grant("u_1", 50, kind="promo", expires_at=clock.now + timedelta(minutes=5))
+    clock.advance(minutes=10)  # the promo lapsed; no sweep has booked it out yet
+    reserved = ledger.submit("reserve", "u_1", 30)
+    hold = reserved.result(10)
+    assert reserved.balance == ledger.balance("u_1") == (100, 30, 70)
+    confirmed = ledger.submit("confirm", hold.transaction_id, success=True, credits=10)
+    confirmed.result(10)
+    assert confirmed.balance == ledger.balance("u_1") == (90, 0, 90)
+    swept = ledger.submit("expire_grants")
+    swept.result(10)
+    assert swept.balance is None  # a set-based write: read the balance when needed
