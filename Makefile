@@ -24,11 +24,11 @@ run: $(STAMP)
 	CREDITS_LOCAL=1 $(BIN)/credits serve --db $(CREDITS_DB) --demo-key $(DEMO_KEY)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 # The tests marked long and every hypothesis test, at full strength (see tests/conftest.py).
 test-long: $(STAMP)
-	CREDITS_TEST_PROFILE=long $(BIN)/python -m pytest -m "long or hypothesis"
+	CREDITS_TEST_PROFILE=long $(BIN)/python -m pytest -n 2 -m "long or hypothesis"
 
 BENCH_DB ?= data/bench-100k.duckdb
 
