@@ -58,7 +58,7 @@ from credits_core.ledger import Ledger
 from credits_core.pricing import PriceBook
 
 LEDGER_TABLES = ("accounts", "grants", "holds", "journal")
-TABLES = (*LEDGER_TABLES, "usage", "price_catalog")
+TABLES = (*LEDGER_TABLES, "balances", "usage", "price_catalog")
 MAX_SQL_CHARS = 100_000
 DEFAULT_ROW_LIMIT = 1_000
 DEFAULT_TIME_LIMIT_S = 10.0
@@ -99,15 +99,15 @@ WHERE generation
 GROUP BY ALL
 ORDER BY day""",
     "Top 20 users by credits spent": """
-SELECT u.user_id, a.plan, sum(u.credits_spent) AS credits_spent, a.total - a.held AS available
-FROM usage AS u JOIN accounts AS a USING (user_id)
+SELECT u.user_id, b.plan, sum(u.credits_spent) AS credits_spent, b.available
+FROM usage AS u JOIN balances AS b USING (user_id)
 GROUP BY ALL
 ORDER BY credits_spent DESC
 LIMIT 20""",
     "Balances by plan": """
 SELECT plan, count(*) AS accounts, sum(total) AS credits, sum(held) AS held,
-       round(avg(total - held)) AS average_available
-FROM accounts
+       round(avg(available)) AS average_available
+FROM balances
 GROUP BY ALL
 ORDER BY credits DESC""",
     "Holds still pending": """
@@ -409,6 +409,11 @@ def _copy_tables(ledger: Ledger, path: Path, export: Export) -> None:
             cur.execute("BEGIN")
             for table in LEDGER_TABLES:
                 cur.execute(f"CREATE TABLE {alias}.{table} AS SELECT * FROM {table}")
+            # what "available" means, as the ledger defines it, when the snapshot was taken
+            cur.execute(
+                f"CREATE TABLE {alias}.balances AS SELECT * FROM account_balances($now)",
+                {"now": ledger.now()},
+            )
             export.prepare(cur)
             sql, params = export.sql()
             cur.execute(f"CREATE TABLE {alias}.usage AS {sql}", params)

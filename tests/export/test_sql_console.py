@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,25 @@ def test_select_over_the_snapshot_tables(console):
     assert result.returned_rows and not result.truncated
     tables = console.run("SELECT table_name FROM duckdb_tables() ORDER BY 1").rows
     assert sorted(tables["table_name"]) == sorted(
-        ["accounts", "grants", "holds", "journal", "price_catalog", "usage"]
+        ["accounts", "balances", "grants", "holds", "journal", "price_catalog", "usage"]
     )
+
+
+def test_the_consoles_available_is_the_ledgers(tmp_path):
+    """A lapsed grant that no sweep has booked out: not available, in the console too."""
+    now = datetime(2025, 1, 1, 12, tzinfo=UTC)
+    clock = [now]
+    with Ledger.open(tmp_path / "lapsed.duckdb", clock=lambda: clock[0]) as ledger:
+        ledger.create_account("u_1")
+        ledger.grant("u_1", 100, kind="plan")
+        ledger.grant("u_1", 500, kind="promo", expires_at=now + timedelta(minutes=5))
+        clock[0] = now + timedelta(minutes=10)
+        opened = SqlConsole.snapshot(ledger)
+        try:
+            row = opened.run("SELECT total, held, available FROM balances").rows.iloc[0]
+        finally:
+            opened.close()
+        assert tuple(int(v) for v in row) == tuple(ledger.balance("u_1")) == (100, 0, 100)
 
 
 def test_the_row_limit_truncates_and_says_so(console):
