@@ -127,7 +127,8 @@ class Server:
         self.port, self.api_port = free_port(), free_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
         self.dashboard = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "CREDITS_API_KEYS": str(keys_file), "CREDITS_LOCAL": "1"}  # as make run
+        # the dashboard in local mode, as make run serves it
+        env = {**os.environ, "CREDITS_API_KEYS": str(keys_file), "CREDITS_LOCAL": "1"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "credits_core", "serve", "--db", str(database),
              "--port", str(self.port), "--api-port", str(self.api_port)],
