@@ -52,7 +52,7 @@ RULES: tuple[tuple[type[BaseException], int, str], ...] = (
     (pricing_errors.NoPriceBookInForce, 422, "no_price_book_in_force"),
     (ledger_errors.LedgerBusy, 503, "ledger_unavailable"),
     (ledger_errors.LedgerClosed, 503, "ledger_unavailable"),
-    (ledger_errors.LedgerContention, 503, "ledger_unavailable"),
+    (ledger_errors.WriteFailed, 503, "ledger_unavailable"),  # retry with the same key
     (ledger_errors.LedgerError, 500, "ledger_error"),
     (pricing_errors.PricingError, 422, "pricing_error"),
     (LookupError, 404, "not_found"),
