@@ -2,8 +2,8 @@
 
 Each method checks its arguments in the caller's thread (typed errors, nothing
 written) and takes the time from the clock once. A read runs on its own snapshot; a
-write becomes a command for the file's one writer (writer.py), and returns once the
-commit that holds it is done. `submit()` queues a write and returns its future, for
+write becomes a command (commands.py) for the file's one writer (writer.py), and
+returns once the commit that holds it is done. `submit()` queues a write and returns its future, for
 callers that wait asynchronously (the HTTP API).
 """
 
@@ -16,34 +16,28 @@ from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 
 from credits_core.ledger import (
-    adjustments,
-    bulk,
     checks,
+    commands,
     grants,
     holds,
-    idempotency,
     invariants,
     reads,
     reports,
 )
+from credits_core.ledger.commands import DEFAULT_TTL, QuoteLike
 from credits_core.ledger.errors import (
-    AccountExists,
     InsufficientCredits,
-    InvalidArgument,
     LedgerClosed,
     ReadOnlyLedger,
 )
-from credits_core.ledger.state import AccountState
 from credits_core.ledger.store import Store, default_path
 from credits_core.ledger.values import (
-    DEFAULT_PRIORITY,
     Account,
     Balance,
     Entry,
@@ -54,7 +48,6 @@ from credits_core.ledger.values import (
 from credits_core.ledger.writer import (
     BalanceListener,
     Command,
-    Context,
     Shared,
     Writer,
     open_shared,
@@ -63,21 +56,7 @@ from credits_core.ledger.writer import (
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
-# Writes that never change a balance, so listeners are not told about them.
-BALANCE_NEUTRAL = frozenset({"create_account", "create_accounts", "extend"})
 LISTENER_DRAIN_S = 30.0
-DEFAULT_TTL = timedelta(minutes=15)
-SYSTEM = "system"
-
-
-class QuoteLike(Protocol):
-    """What reserve() reads from a pricing quote (credits_core.pricing.Quote)."""
-
-    credits: int
-    model: str
-    options: Any
-    price_book_version: str
-    provider_cost_usd: float | None
 
 
 def system_clock() -> datetime:
@@ -218,12 +197,7 @@ class Ledger:
         The arguments are checked now (raising the method's typed errors at once); the
         Future resolves after the commit that holds the write, or with its typed error.
         For callers that wait asynchronously: `await asyncio.wrap_future(future)`."""
-        build = self._commands.get(operation)
-        if build is None:
-            raise InvalidArgument(
-                f"{operation!r} is not a ledger write; use one of {', '.join(self._commands)}."
-            )
-        return self._submit(build(self, *args, **kwargs))
+        return self._submit(commands.build(operation, self.now(), *args, **kwargs))
 
     # ------------------------------------------------------------------ accounts
 
@@ -236,47 +210,13 @@ class Ledger:
         idempotency_key: str | None = None,
     ) -> Account:
         """Open an account. The same details again return it; other details raise."""
-        return self._call(self._create_account(user_id, email, plan, idempotency_key))
-
-    def _create_account(
-        self, user_id: str, email: str | None, plan: str | None, idempotency_key: str | None
-    ) -> Command:
-        user_id = checks.user_id(user_id)
-        email = checks.text(email, "email")
-        plan = checks.text(plan, "plan")
-        request = {"user_id": user_id, "email": email, "plan": plan}
-        now = self.now()
-
-        def decide(context: Context) -> Account:
-            state = context.accounts.get(user_id)
-            if state is not None:
-                if (state.email, state.plan) != (email, plan):
-                    raise AccountExists(user_id, state.email, state.plan)
-                return Account(user_id, state.email, state.plan, state.created_at)
-            number = context.accounts.allocate_account_no(context.cur)
-            state = AccountState(user_id, number, email, plan, now, 0, 0, 0)
-            context.accounts.keep(state)
-            context.batch.open_account(state)
-            return Account(user_id, email, plan, now)
-
-        return self._decided("create_account", now, idempotency_key, request, decide, Account)
+        return self._call(
+            commands.create_account(self.now(), user_id, email, plan, idempotency_key)
+        )
 
     def create_accounts(self, accounts: pd.DataFrame, *, idempotency_key: str | None = None) -> int:
         """Open many accounts (columns user_id, optional email, plan): all or none."""
-        return self._call(self._create_accounts(accounts, idempotency_key))
-
-    def _create_accounts(self, accounts: pd.DataFrame, idempotency_key: str | None) -> Command:
-        frame = bulk.check_accounts(accounts)
-        request = {"frame": idempotency.frame_fingerprint(frame)}
-        now = self.now()
-        return self._alone(
-            "create_accounts",
-            now,
-            idempotency_key,
-            request,
-            lambda cur: bulk.create_accounts(cur, now, frame),
-            int,
-        )
+        return self._call(commands.create_accounts(self.now(), accounts, idempotency_key))
 
     def account(self, user_id: str) -> Account:
         user_id = checks.user_id(user_id)
@@ -299,56 +239,9 @@ class Ledger:
         """Give credits. `priority` defaults by kind (lower burns first): adjustment 0,
         promo 10, plan 20, topup 30. A grant is spendable until `expires_at`."""
         return self._call(
-            self._grant(user_id, credits, kind, expires_at, priority, reason, actor,
+            commands.grant(self.now(), user_id, credits, kind, expires_at, priority, reason, actor,
                         idempotency_key)
         )  # fmt: skip
-
-    def _grant(
-        self,
-        user_id: str,
-        credits: int,
-        kind: str,
-        expires_at: datetime | None = None,
-        priority: int | None = None,
-        reason: str | None = None,
-        actor: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> Command:
-        user_id = checks.user_id(user_id)
-        credits = checks.credits(credits)
-        kind = checks.grant_kind(kind)
-        priority = DEFAULT_PRIORITY[kind] if priority is None else checks.priority(priority)
-        reason = checks.text(reason, "reason")
-        actor = checks.text(actor, "actor") or SYSTEM
-        if expires_at is not None:
-            expires_at = checks.moment(expires_at, "expires_at")
-        request = {
-            "user_id": user_id,
-            "credits": credits,
-            "kind": kind,
-            "expires_at": expires_at,
-            "priority": priority,
-            "reason": reason,
-            "actor": actor,
-        }
-        now = self.now()
-
-        def decide(context: Context) -> Grant:
-            if expires_at is not None:
-                checks.future(expires_at, "expires_at", now)
-            return grants.create(
-                context.batch,
-                context.account(user_id),
-                now,
-                credits=credits,
-                kind=kind,
-                priority=priority,
-                expires_at=expires_at,
-                reason=reason,
-                actor=actor,
-            )
-
-        return self._decided("grant", now, idempotency_key, request, decide, Grant)
 
     def grant_many(
         self, grants_frame: pd.DataFrame, *, idempotency_key: str | None = None
@@ -356,21 +249,7 @@ class Ledger:
         """Give many grants (columns user_id, credits, kind; optional expires_at,
         priority, reason, actor). Every row is checked first; all are written or none,
         and InvalidBatch names the bad rows. Returns one row per grant with its id."""
-        return self._call(self._grant_many(grants_frame, idempotency_key))
-
-    def _grant_many(self, grants_frame: pd.DataFrame, idempotency_key: str | None) -> Command:
-        frame = bulk.check_grants(grants_frame)
-        frame["actor"] = frame["actor"].fillna(SYSTEM)
-        request = {"frame": idempotency.frame_fingerprint(frame)}
-        now = self.now()
-        return self._alone(
-            "grant_many",
-            now,
-            idempotency_key,
-            request,
-            lambda cur: bulk.grant_many(cur, now, frame),
-            pd.DataFrame,
-        )
+        return self._call(commands.grant_many(self.now(), grants_frame, idempotency_key))
 
     def grants(self, user_id: str) -> list[Grant]:
         """The user's grants in burn order, spent and expired ones included."""
@@ -385,11 +264,7 @@ class Ledger:
     def expire_grants(self, now: datetime | None = None) -> Sweep:
         """Book the credits left in grants whose expiry is at or before `now` out of the
         balance (one `grant_expired` entry each). Running it again books nothing."""
-        return self._call(self._expire_grants(now))
-
-    def _expire_grants(self, now: datetime | None = None) -> Command:
-        at = self.now() if now is None else checks.moment(now, "now")
-        return Command("expire_grants", at, work=lambda cur: grants.expire(cur, at), touched=_swept)
+        return self._call(commands.expire_grants(self.now(), now))
 
     # ------------------------------------------------------------------ holds
 
@@ -421,56 +296,10 @@ class Ledger:
         one, the model is metadata["model"] when present.
         """
         return self._call(
-            self._reserve(user_id, credits, reason, metadata, idempotency_key, ttl, quote, actor)
-        )
-
-    def _reserve(
-        self,
-        user_id: str,
-        credits: int | None = None,
-        reason: str = "generation",
-        metadata: dict[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        ttl: timedelta = DEFAULT_TTL,
-        quote: QuoteLike | None = None,
-        actor: str | None = None,
-    ) -> Command:
-        user_id = checks.user_id(user_id)
-        credits = checks.quoted_credits(credits, quote)
-        reason = checks.text(reason, "reason")
-        metadata_json = checks.metadata(metadata)
-        ttl = checks.ttl(ttl)
-        actor = checks.text(actor, "actor") or SYSTEM
-        priced = checks.quote_fields(quote)
-        priced["model"] = priced["model"] or checks.model_of(metadata_json)
-        request = {
-            "user_id": user_id,
-            "credits": credits,
-            "reason": reason,
-            "metadata": metadata_json,
-            "ttl": ttl.total_seconds(),
-            "actor": actor,
-            **priced,
-        }
-        now = self.now()
-
-        def decide(context: Context) -> Reservation:
-            return holds.reserve(
-                context,
-                now,
-                user_id,
-                credits,
-                reason=reason,
-                actor=actor,
-                ttl=ttl,
-                metadata=metadata_json,
-                model=priced["model"],
-                options=priced["options_json"],
-                price_book_version=priced["price_book_version"],
-                provider_cost_usd=priced["provider_cost_usd"],
+            commands.reserve(
+                self.now(), user_id, credits, reason, metadata, idempotency_key, ttl, quote, actor
             )
-
-        return self._decided("reserve", now, idempotency_key, request, decide, Reservation)
+        )
 
     def confirm(
         self,
@@ -485,43 +314,8 @@ class Ledger:
         on success, release it on failure. Confirming again with the same outcome
         returns the same result; another outcome raises TransactionClosed. At or after
         the hold's expires_at it raises HoldExpired (see holds.py)."""
-        return self._call(self._confirm(transaction_id, success, credits, actor, idempotency_key))
-
-    def _confirm(
-        self,
-        transaction_id: str,
-        success: bool,
-        credits: int | None = None,
-        actor: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> Command:
-        transaction_id = checks.transaction_id(transaction_id)
-        if not isinstance(success, bool):
-            raise InvalidArgument(f"success must be True or False, not {success!r}.")
-        if credits is not None:
-            if not success:
-                raise InvalidArgument(
-                    "credits applies to a capture only; a release (success=False) returns "
-                    "the whole hold. Leave credits out."
-                )
-            credits = checks.credits(credits)
-        actor = checks.text(actor, "actor") or SYSTEM
-        request = {
-            "transaction_id": transaction_id,
-            "success": success,
-            "credits": credits,
-            "actor": actor,
-        }
-        now = self.now()
-        return self._decided(
-            "confirm",
-            now,
-            idempotency_key,
-            request,
-            lambda context: holds.confirm(
-                context, now, transaction_id, success=success, credits=credits, actor=actor
-            ),
-            Reservation,
+        return self._call(
+            commands.confirm(self.now(), transaction_id, success, credits, actor, idempotency_key)
         )
 
     def extend(
@@ -534,28 +328,7 @@ class Ledger:
     ) -> Reservation:
         """Renew a pending hold's lease: it now expires at now + ttl. Refused (with
         TransactionClosed / HoldExpired) once the hold is closed or has expired."""
-        return self._call(self._extend(transaction_id, ttl, actor, idempotency_key))
-
-    def _extend(
-        self,
-        transaction_id: str,
-        ttl: timedelta,
-        actor: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> Command:
-        transaction_id = checks.transaction_id(transaction_id)
-        ttl = checks.ttl(ttl)
-        actor = checks.text(actor, "actor") or SYSTEM
-        request = {"transaction_id": transaction_id, "ttl": ttl.total_seconds(), "actor": actor}
-        now = self.now()
-        return self._decided(
-            "extend",
-            now,
-            idempotency_key,
-            request,
-            lambda context: holds.extend(context, now, transaction_id, ttl, actor),
-            Reservation,
-        )
+        return self._call(commands.extend(self.now(), transaction_id, ttl, actor, idempotency_key))
 
     def reservation(self, transaction_id: str) -> Reservation:
         """A hold as stored (a pending hold past expires_at can no longer be confirmed)."""
@@ -565,11 +338,7 @@ class Ledger:
     def expire_holds(self, now: datetime | None = None) -> Sweep:
         """Expire every pending hold whose expires_at is at or before `now`: its credits
         go back to its grants (or expire with them). Running it again books nothing."""
-        return self._call(self._expire_holds(now))
-
-    def _expire_holds(self, now: datetime | None = None) -> Command:
-        at = self.now() if now is None else checks.moment(now, "now")
-        return Command("expire_holds", at, work=lambda cur: holds.expire(cur, at), touched=_swept)
+        return self._call(commands.expire_holds(self.now(), now))
 
     # ------------------------------------------------------------------ corrections
 
@@ -583,31 +352,8 @@ class Ledger:
         idempotency_key: str | None = None,
     ) -> Entry:
         """Add (a new adjustment grant) or remove (from available credits) credits."""
-        return self._call(self._adjust(user_id, credits, reason, actor, idempotency_key))
-
-    def _adjust(
-        self,
-        user_id: str,
-        credits: int,
-        reason: str,
-        actor: str,
-        idempotency_key: str | None = None,
-    ) -> Command:
-        user_id = checks.user_id(user_id)
-        credits = checks.credits(credits, signed=True)
-        reason = checks.text(reason, "reason", required=True)
-        actor = checks.text(actor, "actor", required=True)
-        request = {"user_id": user_id, "credits": credits, "reason": reason, "actor": actor}
-        now = self.now()
-        return self._decided(
-            "adjust",
-            now,
-            idempotency_key,
-            request,
-            lambda context: adjustments.adjust(
-                context, now, user_id, credits, reason=reason, actor=actor
-            ),
-            Entry,
+        return self._call(
+            commands.adjust(self.now(), user_id, credits, reason, actor, idempotency_key)
         )
 
     def refund(
@@ -619,29 +365,8 @@ class Ledger:
         idempotency_key: str | None = None,
     ) -> Entry:
         """Give back what a captured hold (or booked usage) spent, once."""
-        return self._call(self._refund(transaction_id, reason, actor, idempotency_key))
-
-    def _refund(
-        self,
-        transaction_id: str,
-        reason: str,
-        actor: str,
-        idempotency_key: str | None = None,
-    ) -> Command:
-        transaction_id = checks.transaction_id(transaction_id)
-        reason = checks.text(reason, "reason", required=True)
-        actor = checks.text(actor, "actor", required=True)
-        request = {"transaction_id": transaction_id, "reason": reason, "actor": actor}
-        now = self.now()
-        return self._decided(
-            "refund",
-            now,
-            idempotency_key,
-            request,
-            lambda context: adjustments.refund(
-                context, now, transaction_id, reason=reason, actor=actor
-            ),
-            Entry,
+        return self._call(
+            commands.refund(self.now(), transaction_id, reason, actor, idempotency_key)
         )
 
     # ------------------------------------------------------------------ reads
@@ -775,35 +500,9 @@ class Ledger:
         rejected_insufficient, duplicate, unknown_account), credits (spent) and
         transaction_id. See bulk.py for the rules.
         """
-        return self._call(self._apply_usage(events, reason, actor, idempotency_key))
-
-    def _apply_usage(
-        self,
-        events: pd.DataFrame,
-        reason: str = "usage",
-        actor: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> Command:
-        now = self.now()
-        usage = bulk.check_usage(events, now)
-        reason = checks.text(reason, "reason", required=True)
-        actor = checks.text(actor, "actor") or SYSTEM
-        request = {"reason": reason, "actor": actor}
-        if idempotency_key is not None:
-            frame = events.to_pandas() if isinstance(events, pa.Table) else events
-            request["frame"] = idempotency.frame_fingerprint(frame)
-        return self._alone(
-            "apply_usage",
-            now,
-            idempotency_key,
-            request,
-            lambda cur: bulk.apply_usage(cur, now, usage, reason=reason, actor=actor),
-            pd.DataFrame,
-        )
+        return self._call(commands.apply_usage(self.now(), events, reason, actor, idempotency_key))
 
     # ------------------------------------------------------------------ machinery
-
-    _commands: ClassVar[dict[str, Callable[..., Command]]] = {}
 
     def _window(
         self,
@@ -843,109 +542,9 @@ class Ledger:
             raise ReadOnlyLedger(operation)
         return self._shared.writer
 
-    def _decided(
-        self,
-        operation: str,
-        now: datetime,
-        key: str | None,
-        request: dict[str, Any],
-        decide: Callable[[Context], T],
-        result_type: type,
-    ) -> Command:
-        """A write the writer decides in memory, batched with others."""
-        key = checks.idempotency_key(key)
-        return Command(
-            operation,
-            now,
-            decide=decide,
-            key=key,
-            fingerprint=idempotency.fingerprint(operation, request) if key else "",
-            encode=lambda result: result.to_dict(),
-            decode=lambda stored: result_type.from_dict(stored),
-            touched=None if operation in BALANCE_NEUTRAL else _user_of,
-            user_ids=(request["user_id"],) if "user_id" in request else (),
-            account_nos=_hold_account(request),
-        )
-
-    def _alone(
-        self,
-        operation: str,
-        now: datetime,
-        key: str | None,
-        request: dict[str, Any],
-        work: Callable[[duckdb.DuckDBPyConnection], T],
-        result_type: type,
-    ) -> Command:
-        """A set-based write the writer runs alone, in its own transaction."""
-        key = checks.idempotency_key(key)
-        return Command(
-            operation,
-            now,
-            work=work,
-            key=key,
-            fingerprint=idempotency.fingerprint(operation, request) if key else "",
-            encode=_encode,
-            decode=lambda stored: _decode(stored, result_type),
-            touched=None if operation in BALANCE_NEUTRAL else _users_of_frame,
-        )
-
     def _submit(self, command: Command) -> Future:
         return self._open_writer(command.operation).submit(command)
 
     def _call(self, command: Command) -> Any:
         """Queue the write and wait for the commit that holds it."""
         return self._submit(command).result()
-
-
-Ledger._commands.update(
-    {
-        name: getattr(Ledger, f"_{name}")
-        for name in (
-            "create_account",
-            "create_accounts",
-            "grant",
-            "grant_many",
-            "reserve",
-            "confirm",
-            "extend",
-            "adjust",
-            "refund",
-            "expire_holds",
-            "expire_grants",
-            "apply_usage",
-        )
-    }
-)
-
-
-def _swept(sweep: Sweep) -> frozenset[str] | None:
-    """A sweep may touch anyone: None when it booked something."""
-    return None if sweep.count else frozenset()
-
-
-def _user_of(result: Account | Grant | Reservation | Entry) -> frozenset[str]:
-    return frozenset({result.user_id})
-
-
-def _users_of_frame(result: pd.DataFrame) -> frozenset[str] | None:
-    if "user_id" not in result:
-        return None
-    return frozenset(result["user_id"].dropna().astype(str))
-
-
-def _hold_account(request: dict[str, Any]) -> tuple[int, ...]:
-    transaction_id = request.get("transaction_id")
-    number = None if transaction_id is None else holds.account_of_hold(transaction_id)
-    return () if number is None else (number,)
-
-
-def _encode(result: object) -> dict[str, Any]:
-    if isinstance(result, pd.DataFrame):
-        return {"frame": result}
-    return {"result": result}
-
-
-def _decode(stored: idempotency.Stored, result_type: type) -> Any:
-    if result_type is pd.DataFrame:
-        return bulk.tidy(stored.frame)
-    return stored.result
