@@ -3,8 +3,8 @@
 Each method checks its arguments in the caller's thread (typed errors, nothing
 written) and takes the time from the clock once. A read runs on its own snapshot; a
 write becomes a command (commands.py) for the file's one writer (writer.py), and
-returns once the commit that holds it is done. `submit()` queues a write and returns its future, for
-callers that wait asynchronously (the HTTP API).
+returns once the commit that holds it is done. `submit()` queues a write and returns
+its future, for callers that wait asynchronously (the HTTP API).
 """
 
 from __future__ import annotations
