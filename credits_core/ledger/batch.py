@@ -46,9 +46,6 @@ class Batch:
     refunded: dict[str, datetime] = field(default_factory=dict)
     keys: dict[str, tuple[KeyRecord, datetime]] = field(default_factory=dict)
 
-    def __len__(self) -> int:
-        return len(self.journal) + len(self.new_accounts) + len(self.keys)
-
     # ---------------------------------------------------------------- recording
 
     def post(
