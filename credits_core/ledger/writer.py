@@ -38,7 +38,7 @@ from typing import Any
 import duckdb
 
 from credits_core.errors import CreditsError
-from credits_core.ledger import idempotency
+from credits_core.ledger import holds, idempotency
 from credits_core.ledger.batch import Batch, KeyRecord
 from credits_core.ledger.errors import (
     IdempotencyConflict,
@@ -118,8 +118,6 @@ class Context:
     def hold(self, transaction_id: str) -> tuple[Reservation, AccountState]:
         """The hold as it stands now: pending (kept), changed in this batch, or closed
         (read from the file). UnknownTransaction, or TransactionClosed for bulk usage."""
-        from credits_core.ledger import holds  # holds.py decides with a Context
-
         account_no = holds.account_of_hold(transaction_id)
         state = None
         if account_no is not None:
