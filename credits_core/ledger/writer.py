@@ -13,9 +13,10 @@ is a durable one.
   account, an idempotency conflict, bad input) fails alone; it changed nothing.
 - If the batch's SQL or COMMIT fails, every caller of the batch gets one `WriteFailed`,
   nothing is written, and the writer drops its state (reloaded on demand) and goes on.
-- A set-based write that is not decided here (sweeps, bulk usage, bulk grants, other
-  modules' `transaction()` work) runs alone in its own transaction, after the batch
-  before it has committed; if it may have changed accounts, the kept state is dropped.
+- A set-based write that is not decided here (sweeps, bulk usage, bulk grants) runs
+  alone in its own transaction, after the batch before it has committed, and the kept
+  state is dropped. (Other modules' `Ledger.transaction()` work, which never writes the
+  ledger's tables, runs beside the writer: see ledger.py.)
 
 Balance listeners are told once per committed batch, with the users it touched (None
 after a sweep), on a thread of their own: a slow listener never delays a commit.
@@ -88,7 +89,6 @@ class Command:
     encode: Callable[[Any], Any] = lambda result: result
     decode: Callable[[Any], Any] = lambda stored: stored
     touched: Callable[[Any], Touched] | None = None  # None: changes no balance
-    changes_accounts: bool = True  # for `work`: drop the kept state afterwards
     user_ids: tuple[str, ...] = ()  # accounts to load before deciding
     account_nos: tuple[int, ...] = ()
     future: WriteFuture = field(default_factory=WriteFuture)
@@ -363,14 +363,12 @@ class Writer:
             cur.execute("COMMIT")
         except Exception as error:
             _rollback(cur)
-            if command.changes_accounts:
-                self._accounts.clear()
+            self._accounts.clear()
             if not isinstance(error, CreditsError | ValueError | TypeError):
                 error = WriteFailed(1, _first_line(error))
             command.future.set_exception(error)
             return
-        if command.changes_accounts:
-            self._accounts.clear()
+        self._accounts.clear()  # it wrote accounts the kept state does not know of
         command.future.set_result(result)
         self.batch_sizes.append(1)
         if command.touched is not None:
@@ -412,6 +410,8 @@ class Shared:
     store: Store
     writer: Writer | None  # None when read-only
     users: int = 1
+    # Other modules' transactions (alerts) run beside the writer, one at a time.
+    side_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 _shared: dict[str, Shared] = {}

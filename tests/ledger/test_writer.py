@@ -275,3 +275,29 @@ def test_a_writes_future_says_the_balance_it_left(ledger, clock: FakeClock):
     swept = ledger.submit("expire_grants")
     swept.result(10)
     assert swept.balance is None  # a set-based write: read the balance when needed
+
+
+def test_another_modules_transaction_runs_beside_the_writer(db_path, clock):
+    """An alert evaluation's transaction never holds up the ledger's writes."""
+    with Ledger.open(db_path, clock=clock) as ledger:
+        funded(ledger, credits=100)
+        inside, go_on = threading.Event(), threading.Event()
+
+        def slow(cur) -> int:
+            cur.execute("CREATE TABLE IF NOT EXISTS notes (n INTEGER)")
+            cur.execute("INSERT INTO notes VALUES (1)")
+            inside.set()
+            assert go_on.wait(10)
+            return 1
+
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(ledger.transaction, "notes", slow)
+            assert inside.wait(10)
+            hold = ledger.reserve("u_1", 30)  # while the other transaction is open
+            ledger.confirm(hold.transaction_id, success=True)
+            assert not pending.done()
+            go_on.set()
+            assert pending.result(10) == 1
+        assert ledger.balance("u_1") == (70, 0, 70)
+        assert sql(ledger, "SELECT count(*) FROM notes") == [(1,)]
+        assert ledger.check_invariants() == []
