@@ -30,6 +30,7 @@ import pandas as pd
 
 from credits_core.errors import CreditsError
 from credits_core.ledger import Account, Balance, Entry, Grant, Reservation, Sweep
+from credits_core.ledger.reads import HISTORY_COLUMNS
 from credits_core.server import runfile
 from credits_core.server.errors import to_exception
 
@@ -375,24 +376,6 @@ def _reservation(data: dict[str, Any]) -> Reservation:
         provider_cost_usd=data["provider_cost_usd"],
         drawn=tuple((d["grant_id"], d["credits"]) for d in data["drawn"]),
     )
-
-
-HISTORY_COLUMNS = (
-    "ts",
-    "kind",
-    "credits",
-    "held",
-    "balance_after",
-    "held_after",
-    "available_after",
-    "transaction_id",
-    "grant_id",
-    "reason",
-    "actor",
-    "model",
-    "metadata",
-    "seq",
-)
 
 
 def _history_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
