@@ -240,8 +240,12 @@ def one_caller(ledger: Ledger, rng: np.random.Generator, users: np.ndarray, n: i
 class Load:
     pairs_per_s: float
     p99_ms: float
-    batch_mean: float
+    batch_mean: float  # commands per logged batch (one redo-log sync)
     batch_max: int
+    apply_mean: float  # logged batches per DuckDB commit of the applier
+    apply_max: int
+    catch_up_ms: float  # after the last acknowledgement, until the file holds it all
+    file_pairs_per_s: float  # pairs over the time until the file holds them
 
 
 def threaded(ledger: Ledger, users: list[str], pairs_each: int, in_flight: int = 1) -> Load:
@@ -265,16 +269,34 @@ def threaded(ledger: Ledger, users: list[str], pairs_each: int, in_flight: int =
     threads = [threading.Thread(target=work, args=(n,)) for n in range(THREADS)]
     for thread in threads:
         thread.start()
-    sizes_before = len(ledger.writer.batch_sizes)
+    applier = ledger.writer.applier
+    applier.catch_up()
+    sizes_before, applies_before = len(ledger.writer.batch_sizes), len(applier.apply_sizes)
     start.wait()
     t0 = time.perf_counter()
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - t0
+    applier.catch_up()
+    caught_up_s = time.perf_counter() - t0
     sizes = list(ledger.writer.batch_sizes)[sizes_before:]
+    applies = list(applier.apply_sizes)[applies_before:]
     pairs = THREADS * (pairs_each // in_flight) * in_flight
     return Load(pairs / seconds, float(np.percentile(calls_s, 99)) * 1000,
-                float(np.mean(sizes)), max(sizes))  # fmt: skip
+                float(np.mean(sizes)), max(sizes), float(np.mean(applies)), max(applies),
+                (caught_up_s - seconds) * 1000, pairs / caught_up_s)  # fmt: skip
+
+
+def load_rows(load: Load) -> list[tuple[str, str, str]]:
+    """The writer's and the applier's figures of one load."""
+    return [
+        ("      writer: commands per logged batch, mean / max",
+         f"{load.batch_mean:.0f} / {load.batch_max}", ""),
+        ("      applier: logged batches per DuckDB commit, mean / max",
+         f"{load.apply_mean:.0f} / {load.apply_max}", ""),
+        ("      file caught up, ms after the last answer", f"{load.catch_up_ms:.0f}", ""),
+        ("      pairs/s until the file held them all", f"{load.file_pairs_per_s:,.0f}", ""),
+    ]  # fmt: skip
 
 
 def history_latency(ledger: Ledger, rng: np.random.Generator, users: np.ndarray, n: int):
@@ -311,7 +333,7 @@ def main() -> None:
     )
     parser.add_argument("--users", type=int, default=100_000, help="accounts (default 100k)")
     parser.add_argument("--pairs", type=int, default=1_000, help="pairs of the one caller")
-    parser.add_argument("--thread-pairs", type=int, default=64, help="pairs per thread")
+    parser.add_argument("--thread-pairs", type=int, default=400, help="pairs per thread")
     parser.add_argument(
         "--bulk-events",
         type=int,
@@ -400,17 +422,14 @@ def main() -> None:
         (f"    {THREADS} threads, distinct users: pairs/s", f"{spread.pairs_per_s:,.0f}",
          f">= {TARGET_THREADED_PAIRS_PER_S:,}"),
         ("      p99 of one call, ms", f"{spread.p99_ms:.1f}", f"<= {TARGET_P99_MS:g}"),
-        ("      writer batch size: mean / max (commands)",
-         f"{spread.batch_mean:.0f} / {spread.batch_max}", ""),
+        *load_rows(spread),
         (f"    {THREADS} threads, one user: pairs/s", f"{shared.pairs_per_s:,.0f}", ""),
         ("      p99 of one call, ms", f"{shared.p99_ms:.1f}", ""),
-        ("      writer batch size: mean / max", f"{shared.batch_mean:.0f} / {shared.batch_max}",
-         ""),
+        *load_rows(shared),
         ("      lost updates (credits)", f"{lost}", "0"),
         (f"    {THREADS} threads x {IN_FLIGHT} pairs in flight: pairs/s",
          f"{piped.pairs_per_s:,.0f}", ""),
-        ("      writer batch size: mean / max", f"{piped.batch_mean:.0f} / {piped.batch_max}",
-         ""),
+        *load_rows(piped),
         (f"(b) apply_usage events/s ({len(events):,} events, 1 batch)", f"{events_per_s:,.0f}",
          f">= {TARGET_EVENTS_PER_S:,}"),
         ("    seconds for the batch", f"{bulk_s:.2f}", ""),

@@ -109,7 +109,7 @@ def refund(
 
 def refundable(context: Context, transaction_id: str) -> tuple[str, int]:
     """(user, credits spent) of a captured, not yet refunded transaction."""
-    refunded = context.batch.refunded.get(transaction_id)
+    refunded = context.refunded_at(transaction_id)
     if refunded is not None:
         raise _already(transaction_id, "captured", refunded)
     if holds.account_of_hold(transaction_id) is None:  # booked usage has no hold

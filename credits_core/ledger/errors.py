@@ -148,6 +148,23 @@ class WriterBusy(LedgerBusy):
         )
 
 
+class LedgerBehind(LedgerBusy):
+    """A read waited the whole time allowed for the database file to hold the writes
+    already acknowledged (they are safe in the redo log)."""
+
+    def __init__(self, path: str, batches: int, waited_s: float, failure: str | None) -> None:
+        self.path = path
+        self.holder = "this process's applier"
+        self.pid = None
+        why = f" (the last attempt failed: {failure})" if failure else ""
+        LedgerError.__init__(
+            self,
+            f"The ledger {path} has {batches} acknowledged batch(es) of writes still to put "
+            f"in its database file after {waited_s:g} s{why}; they are safe in its redo log. "
+            "This read was not answered, so that it never misses them: try again shortly.",
+        )
+
+
 class WriteFailed(LedgerError):
     """The batch holding this write could not be committed; nothing of it was written."""
 

@@ -147,6 +147,16 @@ RULES: tuple[tuple[str, str], ...] = (
         WHERE expired_at IS NOT NULL AND remaining <> 0
         """,
     ),
+    (
+        "a history mark's entry lies at or after the mark's row (marks.py)",
+        """
+        SELECT m.account_no, m.seq, m.row_floor, j.row
+        FROM history_marks AS m
+        LEFT JOIN (SELECT account_no, seq, rowid AS row FROM journal
+                   WHERE seq IN (SELECT seq FROM history_marks)) AS j USING (account_no, seq)
+        WHERE j.row IS NULL OR j.row < m.row_floor
+        """,
+    ),
 )
 
 

@@ -3,7 +3,8 @@
 `balance` is what the user can spend at this instant, as the `account_balances` macro
 (schema migration 6) defines it: grants that have lapsed but are not yet booked out by
 `expire_grants` are already left out of it. `history` reads one
-user's entries newest first through the journal's index on the account.
+user's entries newest first through the journal's index on the account, or a long
+history's newest from the account's history mark (marks.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from credits_core.ledger import grants
+from credits_core.ledger import grants, marks
 from credits_core.ledger.errors import UnknownAccount
 from credits_core.ledger.values import Account, Balance
 
@@ -107,6 +108,13 @@ NEWEST_ENTRIES = f"""
 {ACCOUNT_ENTRIES}
 QUALIFY row_number() OVER (ORDER BY seq DESC) <= ?
 """
+# A long history's newest entries from the journal rows at or after its history mark
+# (marks.py): DuckDB then scans only those rows' groups.
+RECENT_ENTRIES = f"""
+SELECT {", ".join(name for name in HISTORY_COLUMNS if name != "available_after")}
+FROM journal WHERE rowid >= ? AND account_no = ?
+ORDER BY seq DESC LIMIT ?
+"""
 LONG_HISTORY = 1_000  # entries
 TS, KIND, SEQ = 0, 1, 12
 INTEGER_COLUMNS = frozenset({"credits", "held", "balance_after", "held_after", "seq"})
@@ -123,17 +131,27 @@ def history(
 ) -> pd.DataFrame:
     """One account's journal, newest first, `offset` entries skipped.
 
-    One statement, so one snapshot: every entry of the account through the journal's
-    index, then filtered, ordered and cut here (cheaper than a sort in DuckDB for the
-    usual hundred rows), or, when the account has over LONG_HISTORY `entries` (as last
-    seen: a hint) and the whole window is asked for, only the newest. ts is UTC.
+    Every entry of the account through the journal's index, then filtered, ordered and
+    cut here (cheaper than a sort in DuckDB for the usual hundred rows), in one
+    statement; or, when the account has over LONG_HISTORY `entries` (as last seen: a
+    hint, and entries are only ever added) and the whole window is asked for, only the
+    newest, from the account's history mark. ts is UTC.
     """
     if limit is not None and window.everything and entries > LONG_HISTORY:
-        rows = cur.execute(NEWEST_ENTRIES, [number, offset + limit]).fetchall()
+        rows = _newest(cur, number, offset + limit, entries)
     else:
         rows = [row for row in _entries(cur, number) if window.admits(row[TS], row[KIND])]
     rows.sort(key=itemgetter(SEQ), reverse=True)
     return _frame(rows[offset:] if limit is None else rows[offset : offset + limit])
+
+
+def _newest(cur: duckdb.DuckDBPyConnection, number: int, count: int, entries: int) -> list:
+    """The account's newest `count` of at least `entries` entries: from its history
+    mark when it has one, else through the index."""
+    row = marks.floor(cur, number, entries - count + 1)
+    if row is None:
+        return cur.execute(NEWEST_ENTRIES, [number, count]).fetchall()
+    return cur.execute(RECENT_ENTRIES, [row, number, count]).fetchall()
 
 
 def count_history(cur: duckdb.DuckDBPyConnection, number: int, window: Window) -> int:

@@ -234,6 +234,34 @@ ACCOUNT_BALANCES = Migration(
     ),
 )
 
+# The writer answers once a batch is in its redo log (redo.py); the applier records here,
+# in the transaction that writes them, the last logged batch the file holds. History
+# marks (marks.py) say from which journal row an account's later entries all lie.
+REDO_AND_MARKS = Migration(
+    7,
+    "redo_position: the last logged batch the file holds; history_marks",
+    (
+        """
+        CREATE TABLE redo_position (
+            applied BIGINT NOT NULL CHECK (applied >= 0)  -- number of the last batch
+        )
+        """,
+        "INSERT INTO redo_position (applied) VALUES (0)",
+        """
+        CREATE TABLE history_marks (
+            account_no  INTEGER NOT NULL,
+            seq         BIGINT NOT NULL,   -- this entry of the account and later ones ...
+            row_floor   BIGINT NOT NULL    -- ... lie at this journal row or after
+        )
+        """,
+        "CREATE INDEX history_marks_by_account ON history_marks (account_no)",
+        """
+        INSERT INTO history_marks (account_no, seq, row_floor)
+        SELECT account_no, seq, rowid FROM journal WHERE seq % 20 = 0
+        """,
+    ),
+)
+
 MIGRATIONS = (
     CORE_TABLES,
     IDEMPOTENCY_KEYS,
@@ -241,6 +269,7 @@ MIGRATIONS = (
     QUOTE_COST,
     LOW_CREDIT_ALERTS,
     ACCOUNT_BALANCES,
+    REDO_AND_MARKS,
 )
 LATEST = MIGRATIONS[-1].version
 

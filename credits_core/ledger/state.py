@@ -79,6 +79,7 @@ class AccountState:
     entries: int
     grants: dict[str, GrantState] = field(default_factory=dict)
     pending: dict[str, Reservation] = field(default_factory=dict)
+    logged: int = 0  # the last logged batch that changed it (redo.py)
 
     def sources(self, now: datetime) -> list[GrantState]:
         """The grants credits can be drawn from at `now`, in burn order."""
@@ -104,10 +105,10 @@ class AccountState:
 class Accounts:
     """The kept accounts of one ledger file, by user id and by account number."""
 
-    def __init__(self, capacity: int = CAPACITY_ACCOUNTS) -> None:
+    def __init__(self, capacity: int | None = None) -> None:
         self._by_user: OrderedDict[str, AccountState] = OrderedDict()
         self._by_no: dict[int, str] = {}
-        self._capacity = capacity
+        self._capacity = CAPACITY_ACCOUNTS if capacity is None else capacity
         self.next_account_no: int | None = None
 
     def clear(self) -> None:
@@ -127,10 +128,16 @@ class Accounts:
         self._by_user.move_to_end(state.user_id)
         self._by_no[state.account_no] = state.user_id
 
-    def trim(self) -> None:
-        """Drop the least recently used accounts beyond capacity (between batches only)."""
-        while len(self._by_user) > self._capacity:
-            _, state = self._by_user.popitem(last=False)
+    def trim(self, applied: int) -> None:
+        """Drop the least recently used accounts beyond capacity (between batches only),
+        except those changed by a logged batch after `applied`, which the file may not
+        hold yet."""
+        for _ in range(len(self._by_user) - self._capacity):
+            user_id, state = next(iter(self._by_user.items()))
+            if state.logged > applied:
+                self._by_user.move_to_end(user_id)
+                continue
+            del self._by_user[user_id]
             del self._by_no[state.account_no]
 
     def load(

@@ -59,6 +59,9 @@ class Store:
         self._lock = threading.Lock()
         self.path = path
         self.read_only = read_only
+        # Run before every read: the writer's applier waits there until the file holds
+        # every acknowledged write (see applier.py).
+        self.barrier: Callable[[], None] | None = None
 
     @classmethod
     def open(cls, path: str, now: datetime, *, read_only: bool, wait: float) -> Store:
@@ -94,7 +97,11 @@ class Store:
     def closed(self) -> bool:
         return self._con is None
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
+    def cursor(self, *, barrier: bool = True) -> duckdb.DuckDBPyConnection:
+        """A new cursor; first, unless `barrier` is False (the writer's own threads),
+        wait until the file holds every acknowledged write."""
+        if barrier and self.barrier is not None:
+            self.barrier()
         with self._lock:
             if self._con is None:
                 raise LedgerClosed()

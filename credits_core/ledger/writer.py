@@ -1,25 +1,32 @@
-"""The writer: one thread per ledger file per process that commits every write.
+"""The writer: one thread per ledger file per process that decides and logs every write.
 
 Callers turn each write into a `Command` and queue it (a bounded queue: when it stays
 full for `PUT_TIMEOUT_S` the call raises `WriterBusy`). The writer takes whatever is
 queued, up to `MAX_BATCH_COMMANDS`, and decides each command in order against the
 accounts it keeps in memory (state.py): that state is authoritative, since every write
 of the process comes through here and DuckDB's lock keeps other processes out. What
-the commands decided (batch.py) is then written with one set-based statement per
-table and committed once; only then is each caller answered, so an acknowledged write
-is a durable one.
+the commands decided (batch.py, frozen as changes.py) is appended to the redo log as
+one record and synced (redo.py); only then is each caller answered, so an acknowledged
+write is a durable one. The applier (applier.py) puts the logged batches into the
+DuckDB file behind the writer, many per transaction, and every read waits until the
+file holds what was acknowledged before it.
 
 - A command that breaks a rule (InsufficientCredits, TransactionClosed, an unknown
   account, an idempotency conflict, bad input) fails alone; it changed nothing.
-- If the batch's SQL or COMMIT fails, every caller of the batch gets one `WriteFailed`,
-  nothing is written, and the writer drops its state (reloaded on demand) and goes on.
+- If the batch cannot be decided or logged, every caller of the batch gets one
+  `WriteFailed`, nothing is logged, and the writer drops its state (reloaded on demand,
+  once the file holds every logged batch) and goes on.
+- Deciding reads the file only for what the kept accounts do not hold (an account not
+  kept, a closed hold, a stored first result). What logged batches changed there but
+  the file may not hold yet is kept aside (`Unapplied`) and read first, and an account
+  is never dropped from memory while a batch that changed it is unapplied.
 - A set-based write that is not decided here (sweeps, bulk usage, bulk grants) runs
-  alone in its own transaction, after the batch before it has committed, and the kept
-  state is dropped. (Other modules' `Ledger.transaction()` work, which never writes the
-  ledger's tables, runs beside the writer: see ledger.py.)
+  alone in its own DuckDB transaction, once the file holds every logged batch, and the
+  kept state is dropped. (Other modules' `Ledger.transaction()` work, which never
+  writes the ledger's tables, runs beside the writer: see ledger.py.)
 
-Balance listeners are told once per committed batch, with the users it touched (None
-after a sweep), on a thread of their own: a slow listener never delays a commit.
+Balance listeners are told once per logged batch, with the users it touched (None
+after a sweep), on a thread of their own: a slow listener never delays a write.
 """
 
 from __future__ import annotations
@@ -39,8 +46,10 @@ from typing import Any
 import duckdb
 
 from credits_core.errors import CreditsError
-from credits_core.ledger import holds, idempotency
+from credits_core.ledger import holds, idempotency, marks
+from credits_core.ledger.applier import Applier, replay
 from credits_core.ledger.batch import Batch, KeyRecord
+from credits_core.ledger.changes import Changes
 from credits_core.ledger.errors import (
     IdempotencyConflict,
     LedgerClosed,
@@ -50,6 +59,7 @@ from credits_core.ledger.errors import (
     WriteFailed,
     WriterBusy,
 )
+from credits_core.ledger.redo import RedoLog, has_records
 from credits_core.ledger.state import Accounts, AccountState
 from credits_core.ledger.store import Store
 from credits_core.ledger.values import Balance, Reservation
@@ -60,6 +70,8 @@ QUEUE_COMMANDS = 16_384  # commands waiting at most
 MAX_BATCH_COMMANDS = 4_096  # commands one commit decides at most
 PUT_TIMEOUT_S = 5.0  # how long a call waits for room in a full queue
 NOTIFY_BACKLOG_BATCHES = 1_000  # listener calls waiting before they are merged
+LOG_LIMIT_BYTES = 64 * 2**20  # past this the log is emptied, once the file holds it all
+DRAIN_S = 60.0  # how long the writer waits for the file to hold every logged batch
 Touched = frozenset[str] | None
 BalanceListener = Callable[[Touched], None]
 
@@ -94,14 +106,60 @@ class Command:
     future: WriteFuture = field(default_factory=WriteFuture)
 
 
-class Context:
-    """What a command decides with: the kept accounts, the batch, a cursor for reading
-    what earlier commits wrote."""
+class Unapplied:
+    """What logged batches changed that the file may not hold yet, for the decisions
+    that would otherwise read it there: holds changed (placed, resolved, extended),
+    first results of keyed writes, and refunds. Each entry carries the number of the
+    batch that made it, and goes once the file holds that batch."""
 
-    def __init__(self, cur: duckdb.DuckDBPyConnection, accounts: Accounts, batch: Batch) -> None:
+    def __init__(self) -> None:
+        self.holds: dict[str, tuple[int, Reservation]] = {}
+        self.keys: dict[str, tuple[int, KeyRecord]] = {}
+        self.refunded: dict[str, tuple[int, datetime]] = {}
+        self._batches: deque[tuple[int, list[str], list[str], list[str]]] = deque()
+
+    def add(self, number: int, batch: Batch) -> None:
+        changed = [*batch.new_holds, *batch.holds]
+        for transaction_id in changed:
+            self.holds[transaction_id] = (number, batch.hold(transaction_id))
+        for key, (record, _) in batch.keys.items():
+            self.keys[key] = (number, record)
+        for transaction_id, at in batch.refunded.items():
+            self.refunded[transaction_id] = (number, at)
+        self._batches.append((number, changed, list(batch.keys), list(batch.refunded)))
+
+    def forget(self, applied: int) -> None:
+        """Drop what the file holds now (batches up to `applied`)."""
+        while self._batches and self._batches[0][0] <= applied:
+            _, changed, keys, refunded = self._batches.popleft()
+            for found, names in ((self.holds, changed), (self.keys, keys),
+                                 (self.refunded, refunded)):  # fmt: skip
+                for name in names:
+                    if found.get(name, (applied + 1,))[0] <= applied:
+                        del found[name]
+
+    def clear(self) -> None:
+        self.holds.clear()
+        self.keys.clear()
+        self.refunded.clear()
+        self._batches.clear()
+
+
+class Context:
+    """What a command decides with: the kept accounts, the batch, what logged batches
+    changed that the file may not hold yet, and a cursor for reading the rest."""
+
+    def __init__(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        accounts: Accounts,
+        batch: Batch,
+        unapplied: Unapplied,
+    ) -> None:
         self.cur = cur
         self.accounts = accounts
         self.batch = batch
+        self.unapplied = unapplied
         self.stored_keys: dict[str, KeyRecord] = {}
         self.touched: AccountState | None = None  # the account the command decides on
 
@@ -116,8 +174,9 @@ class Context:
         return state
 
     def hold(self, transaction_id: str) -> tuple[Reservation, AccountState]:
-        """The hold as it stands now: pending (kept), changed in this batch, or closed
-        (read from the file). UnknownTransaction, or TransactionClosed for bulk usage."""
+        """The hold as it stands now: pending (kept), changed in this batch or in one
+        the file may not hold yet, or closed (read from the file). UnknownTransaction,
+        or TransactionClosed for bulk usage."""
         account_no = holds.account_of_hold(transaction_id)
         state = None
         if account_no is not None:
@@ -127,12 +186,19 @@ class Context:
                 state = self.accounts.get_no(account_no)
         if state is not None:
             hold = state.pending.get(transaction_id) or self.batch.hold(transaction_id)
-            hold = hold or holds.load(self.cur, transaction_id)
+            logged = self.unapplied.holds.get(transaction_id)
+            hold = hold or (logged[1] if logged else None) or holds.load(self.cur, transaction_id)
             if hold is not None:
                 self.touched = state
                 return hold, state
         holds.refuse_bulk(self.cur, transaction_id)
         raise UnknownTransaction(transaction_id)
+
+    def refunded_at(self, transaction_id: str) -> datetime | None:
+        """When this batch or a logged one the file may not hold yet refunded the
+        transaction (None: look in the file)."""
+        logged = self.unapplied.refunded.get(transaction_id)
+        return self.batch.refunded.get(transaction_id) or (logged[1] if logged else None)
 
 
 class Notifier:
@@ -199,17 +265,27 @@ class Writer:
         self._store = store
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_COMMANDS)
         self._accounts = Accounts()
+        self._unapplied = Unapplied()
+        self._stale = False  # the kept state was dropped before the file held every batch
         self._closed = False
         self._close_lock = threading.Lock()
+        self._log = RedoLog.for_database(store.path)
+        try:
+            self.applier = Applier(store, replay(store, self._log))
+        except BaseException:
+            self._log.close()
+            raise
+        store.barrier = self.applier.catch_up
         self.notifier = Notifier()
-        self.batch_sizes: deque[int] = deque(maxlen=100_000)  # commands per commit, newest last
-        # Test hook: called with the cursor inside each batch's transaction, before COMMIT.
+        self.batch_sizes: deque[int] = deque(maxlen=100_000)  # commands per logged batch
+        # Test hook: called with the writer's cursor once a batch is decided, before it
+        # is logged (and inside the transaction of a write that runs alone).
         self.before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
 
     def submit(self, command: Command) -> Future:
-        """Queue the command; its future resolves after the commit that holds it."""
+        """Queue the command; its future resolves once its batch is durable."""
         if self._closed:
             raise LedgerClosed()
         try:
@@ -219,7 +295,8 @@ class Writer:
         return command.future
 
     def close(self, timeout_s: float = 60.0) -> None:
-        """Commit what is queued, then stop; later submissions raise LedgerClosed."""
+        """Log what is queued, put every logged batch in the file, then stop; later
+        submissions raise LedgerClosed."""
         with self._close_lock:
             if self._closed:
                 return
@@ -227,12 +304,17 @@ class Writer:
             self._closed = True
             self._queue.put(_STOP)
         self._thread.join(timeout=timeout_s)
+        self._store.barrier = None
+        if self.applier.stop(timeout_s):
+            self._log.remove()
+        else:
+            self._log.close()
         self.notifier.stop(timeout_s)
 
     # ------------------------------------------------------------------ the thread
 
     def _run(self) -> None:
-        cur = self._store.cursor()
+        cur = self._store.cursor(barrier=False)
         try:
             while True:
                 commands, stop = self._take()
@@ -240,7 +322,7 @@ class Writer:
                     self._process(cur, commands)
                 except Exception as error:  # a bug: answer everyone, keep serving
                     logger.exception("the ledger writer failed; its state is reloaded")
-                    self._accounts.clear()
+                    self._drop_state()
                     failed = WriteFailed(len(commands), _first_line(error))
                     for command in commands:
                         if not command.future.done():
@@ -278,31 +360,50 @@ class Writer:
         self._commit(cur, batch)
 
     def _commit(self, cur: duckdb.DuckDBPyConnection, commands: list[Command]) -> None:
-        """Decide the commands in order, write what they decided, commit, answer."""
+        """Decide the commands in order, log what they decided, answer, hand it on."""
         if not commands:
             return
         batch = Batch()
-        context = Context(cur, self._accounts, batch)
         outcomes: list[tuple[bool, Any]] = []
         try:
+            self._fresh_state()
+            context = Context(cur, self._accounts, batch, self._unapplied)
             self._prepare(context, commands)
             for command in commands:
                 outcomes.append(self._decide(context, command))
-            cur.execute("BEGIN")
-            batch.write(cur)
             if self.before_commit is not None:
                 self.before_commit(cur)
-            cur.execute("COMMIT")
+            changes = batch.changes()
+            number = self._log_batch(batch, changes)
         except Exception as error:
-            _rollback(cur)
-            self._accounts.clear()
+            self._drop_state()
             failed = WriteFailed(len(commands), _first_line(error))
             logger.warning("ledger batch of %d commands failed: %s", len(commands), error)
             for command in commands:
                 command.future.set_exception(failed)
             return
-        self._accounts.trim()
         self.batch_sizes.append(len(commands))
+        self._answer(commands, outcomes)
+        if number is not None:
+            self.applier.put(number, changes)
+
+    def _log_batch(self, batch: Batch, changes: Changes) -> int | None:
+        """Append the batch to the redo log and sync it; its number, or None when it
+        changed nothing."""
+        if changes.empty:
+            return None
+        if self._log.size_bytes > LOG_LIMIT_BYTES:
+            self._drain()
+            self._log.empty()
+        number = self.applier.logged + 1
+        self._log.append(number, changes)
+        for state in (*batch.accounts.values(), *batch.new_accounts):
+            state.logged = number
+        self._unapplied.add(number, batch)
+        self.applier.logged_up_to(number)
+        return number
+
+    def _answer(self, commands: list[Command], outcomes: list[tuple[bool, Any]]) -> None:
         touched: set[str] = set()
         everyone = False
         for command, (ok, value) in zip(commands, outcomes, strict=True):
@@ -317,6 +418,29 @@ class Writer:
         if everyone or touched:
             self.notifier.publish(None if everyone else frozenset(touched))
 
+    def _fresh_state(self) -> None:
+        """Before deciding: forget what the file now holds, and drop the least recently
+        used accounts beyond capacity; after a dropped state, first wait for the file."""
+        if self._stale:
+            self._drain()
+            self._accounts.clear()
+            self._unapplied.clear()
+            self._stale = False
+        applied = self.applier.applied
+        self._unapplied.forget(applied)
+        self._accounts.trim(applied)
+
+    def _drop_state(self) -> None:
+        """Deciding changed kept accounts that were then not logged: drop them all (they
+        are reloaded from the file, once it holds every logged batch)."""
+        self._accounts.clear()
+        self._unapplied.clear()
+        self._stale = True
+
+    def _drain(self) -> None:
+        """Wait until the file holds every logged batch."""
+        self.applier.catch_up(DRAIN_S)
+
     def _prepare(self, context: Context, commands: list[Command]) -> None:
         """Load, in a few statements, the accounts and first results the batch needs."""
         self._accounts.load(
@@ -324,7 +448,7 @@ class Writer:
             user_ids=[u for c in commands for u in c.user_ids],
             account_nos=[n for c in commands for n in c.account_nos],
         )
-        keys = sorted({c.key for c in commands if c.key is not None})
+        keys = sorted({c.key for c in commands if c.key is not None} - set(self._unapplied.keys))
         if keys:
             context.stored_keys = idempotency.recall_many(context.cur, keys)
 
@@ -334,8 +458,7 @@ class Writer:
         context.touched = None
         try:
             if command.key is not None:
-                first = context.batch.keys.get(command.key)
-                record = first[0] if first else context.stored_keys.get(command.key)
+                record = self._first_result(context, command.key)
                 if record is not None:
                     if (record.operation, record.fingerprint) != (
                         command.operation,
@@ -353,26 +476,48 @@ class Writer:
         except LedgerError as rule:  # bad input too: checks.py raises LedgerErrors
             return False, rule
 
+    def _first_result(self, context: Context, key: str) -> KeyRecord | None:
+        first = context.batch.keys.get(key)
+        if first is not None:
+            return first[0]
+        logged = self._unapplied.keys.get(key)
+        return logged[1] if logged is not None else context.stored_keys.get(key)
+
     def _run_alone(self, cur: duckdb.DuckDBPyConnection, command: Command) -> None:
         """A set-based write in its own transaction (see the module's docstring)."""
         try:
+            self._drain()
             cur.execute("BEGIN")
+            floor = marks.journal_length(cur)
             result = self._keyed_work(cur, command)
             if self.before_commit is not None:
                 self.before_commit(cur)
             cur.execute("COMMIT")
         except Exception as error:
             _rollback(cur)
-            self._accounts.clear()
+            self._drop_state()
             if not isinstance(error, CreditsError | ValueError | TypeError):
                 error = WriteFailed(1, _first_line(error))
             command.future.set_exception(error)
             return
         self._accounts.clear()  # it wrote accounts the kept state does not know of
+        self._unapplied.clear()  # the file held every logged batch before it ran
+        self._mark_appended(floor)
         command.future.set_result(result)
         self.batch_sizes.append(1)
         if command.touched is not None:
             self.notifier.publish(command.touched(result))
+
+    def _mark_appended(self, floor: int) -> None:
+        """History marks of what a write run alone appended: only hints, so a failure
+        is logged and the write stands."""
+        cur = self._store.cursor(barrier=False)
+        try:
+            marks.mark_appended(cur, floor)
+        except duckdb.Error as error:
+            logger.warning("history marks not written (histories read slower): %s", error)
+        finally:
+            cur.close()
 
     def _keyed_work(self, cur: duckdb.DuckDBPyConnection, command: Command) -> Any:
         if command.key is None:
@@ -426,11 +571,29 @@ def open_shared(path: str, now: datetime, *, read_only: bool, wait_s: float) -> 
         if found is not None and found.store.read_only == read_only:
             found.users += 1
             return found
+        if read_only and has_records(path):  # batches a killed writer logged, unapplied
+            _replay_only(path, now, wait_s)
         store = Store.open(path, now, read_only=read_only, wait=wait_s)
-        shared = Shared(key, store, None if read_only else Writer(store))
+        try:
+            shared = Shared(key, store, None if read_only else Writer(store))
+        except BaseException:
+            store.close()
+            raise
         if path != ":memory:":
             _shared[key] = shared
         return shared
+
+
+def _replay_only(path: str, now: datetime, wait_s: float) -> None:
+    """Open the file for writing just to apply its redo log, so that a read-only open
+    sees every acknowledged write."""
+    store = Store.open(path, now, read_only=False, wait=wait_s)
+    log = RedoLog.for_database(path)
+    try:
+        replay(store, log)
+    finally:
+        log.close()
+        store.close()
 
 
 def release(shared: Shared) -> None:

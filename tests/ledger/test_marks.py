@@ -1,0 +1,101 @@
+"""History marks (marks.py): a long history read from its mark is the same history.
+
+The newest entries of an account with a long history are read from the journal rows
+at or after its mark. These tests make long histories through every path that appends
+to the journal (the writer's batches, bulk usage, an upgrade from a file without
+marks), interleaved with other accounts' entries, and compare with the history read
+entry by entry through the index.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from credits_core.ledger import Ledger, reads
+from credits_core.ledger.marks import MARK_EVERY
+from credits_core.ledger.schema import migrate
+from tests.ledger.support import funded, sql
+
+LONG = 30  # entries that make a history long, for these tests
+
+
+@pytest.fixture(autouse=True)
+def short_long_history(monkeypatch):
+    monkeypatch.setattr(reads, "LONG_HISTORY", LONG)
+
+
+def by_index(ledger: Ledger, user_id: str, limit: int) -> list[int]:
+    """The newest `limit` seqs, read through the index (a window forces that path)."""
+    frame = ledger.history(user_id, since=datetime(2000, 1, 1, tzinfo=UTC), limit=limit)
+    return list(frame["seq"])
+
+
+def spend(ledger: Ledger, users: list[str], rounds: int) -> None:
+    for _ in range(rounds):
+        for user in users:
+            hold = ledger.reserve(user, 1)
+            ledger.confirm(hold.transaction_id, success=True)
+
+
+def test_a_long_history_from_its_mark_is_the_newest_entries(ledger):
+    users = [funded(ledger, f"u_{n}", credits=10_000) for n in range(3)]
+    spend(ledger, users, rounds=40)  # 81 entries each, interleaved
+    assert sql(ledger, "SELECT count(*) FROM history_marks WHERE account_no = 1") == [
+        (81 // MARK_EVERY,)
+    ]
+    for limit in (1, 10, 50, 81):
+        frame = ledger.history("u_1", limit=limit)
+        assert list(frame["seq"]) == list(range(81, 81 - limit, -1)) == by_index(ledger, "u_1",
+                                                                                limit)  # fmt: skip
+    newest = ledger.history("u_2", limit=5)
+    assert list(newest["kind"]) == ["capture", "reserve"] * 2 + ["capture"]
+    assert ledger.check_invariants() == []
+
+
+def test_bulk_usage_is_marked_too(ledger, clock):
+    users = [funded(ledger, f"u_{n}", credits=10_000) for n in range(2)]
+    clock.advance(hours=1)
+    rows = 2 * 60
+    events = pd.DataFrame({
+        "user_id": [users[n % 2] for n in range(rows)],
+        "credits": np.ones(rows, dtype=np.int64),
+        "ts": pd.to_datetime([clock.now - timedelta(minutes=rows - n) for n in range(rows)],
+                             utc=True),
+        "success": [True] * rows,
+    })  # fmt: skip
+    ledger.apply_usage(events)
+    spend(ledger, users, rounds=5)
+    assert sql(ledger, "SELECT count(*) FROM history_marks WHERE account_no = 2") == [
+        (71 // MARK_EVERY,)
+    ]
+    assert list(ledger.history("u_1", limit=40)["seq"]) == by_index(ledger, "u_1", 40)
+    assert ledger.check_invariants() == []
+
+
+def test_an_upgraded_file_gets_the_marks_of_its_journal(db_path, clock):
+    with Ledger.open(db_path, clock=clock) as ledger:
+        users = [funded(ledger, f"u_{n}", credits=10_000) for n in range(2)]
+        spend(ledger, users, rounds=30)
+    con = duckdb.connect(db_path)
+    con.execute("DROP TABLE history_marks")  # as a file from before the marks
+    con.execute("DROP TABLE redo_position")
+    con.execute("DELETE FROM schema_migrations WHERE version >= 7")
+    migrate(con, clock.now)
+    con.close()
+    with Ledger.open(db_path, clock=clock) as ledger:
+        assert sql(ledger, "SELECT count(*) FROM history_marks") == [(2 * (61 // MARK_EVERY),)]
+        assert list(ledger.history("u_0", limit=45)["seq"]) == by_index(ledger, "u_0", 45)
+        assert ledger.check_invariants() == []
+
+
+def test_a_mark_past_its_entry_is_reported(ledger):
+    users = [funded(ledger, f"u_{n}", credits=10_000) for n in range(2)]
+    spend(ledger, users, rounds=15)
+    sql(ledger, "UPDATE history_marks SET row_floor = row_floor + 1000 WHERE account_no = 1")
+    problems = ledger.check_invariants()
+    assert problems and all("history mark" in line for line in problems)
