@@ -78,6 +78,8 @@ HOLD_CHANGES = Rows("hold_changes", "holds", (
     _c("transaction_id"), _c("status"), _c("captured", BIG), _c("released", BIG),
     _c("resolved_at", TIMESTAMP), _c("expires_at", TIMESTAMP),
 ), update=True)  # fmt: skip
+# where each changed column of a hold sits in a NEW_HOLDS row
+HOLD_CHANGE_COLUMNS = tuple(NEW_HOLDS.names.index(name) for name in HOLD_CHANGES.names[1:])
 # usage booked by apply_usage has no hold, so a refund of it updates no row
 REFUNDS = Rows("refunds", "holds", (_c("transaction_id"), _c("refunded_at", TIMESTAMP)),
                update=True, exact=False)  # fmt: skip
@@ -124,7 +126,31 @@ class Changes:
                 merged.rows[kind.name] = list(latest.values())
             else:
                 merged.rows[kind.name] = [row for part in parts for row in part]
+        merged._fold_hold_changes()
         return merged
+
+    def _fold_hold_changes(self) -> None:
+        """A hold placed by one of the merged batches and changed by a later one is
+        inserted as it ends, rather than inserted then updated."""
+        changed = self.rows.get(HOLD_CHANGES.name)
+        placed = self.rows.get(NEW_HOLDS.name)
+        if not changed or not placed:
+            return
+        at = {row[0]: i for i, row in enumerate(placed)}
+        left = []
+        for row in changed:
+            i = at.get(row[0])
+            if i is None:
+                left.append(row)
+                continue
+            folded = list(placed[i])
+            for column, value in zip(HOLD_CHANGE_COLUMNS, row[1:], strict=True):
+                folded[column] = value
+            placed[i] = tuple(folded)
+        if left:
+            self.rows[HOLD_CHANGES.name] = left
+        else:
+            del self.rows[HOLD_CHANGES.name]
 
     def write(self, cur: duckdb.DuckDBPyConnection) -> None:
         """Put the rows in the file, inside the caller's transaction: one statement per

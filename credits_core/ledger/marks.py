@@ -18,7 +18,13 @@ from __future__ import annotations
 
 import duckdb
 
+from credits_core.ledger import changes
+from credits_core.ledger.changes import BIG, INT, Rows
+
 MARK_EVERY = 20  # entries of one account between two marks
+MARKS = Rows("marks", "history_marks", (
+    ("account_no", INT, ""), ("seq", BIG, ""), ("row_floor", BIG, ""),
+))  # fmt: skip
 
 
 def journal_length(cur: duckdb.DuckDBPyConnection) -> int:
@@ -32,9 +38,7 @@ def mark_entries(cur: duckdb.DuckDBPyConnection, entries: list[tuple], floor: in
     row `floor`."""
     marks = [(row[0], row[1], floor) for row in entries if row[1] % MARK_EVERY == 0]
     if marks:
-        cur.executemany(
-            "INSERT INTO history_marks (account_no, seq, row_floor) VALUES (?, ?, ?)", marks
-        )
+        changes.insert(cur, MARKS, marks)
 
 
 def mark_appended(cur: duckdb.DuckDBPyConnection, floor: int) -> None:
