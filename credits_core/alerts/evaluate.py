@@ -60,24 +60,25 @@ RULE_COLUMNS = {
 }
 
 # Accounts in scope (`people`): every funded account, or those numbered $accounts; and
-# their captures since $since, grants and holds. For a few accounts these come from
+# their captures since $since, grants spendable now and holds, all read through the
+# ledger's read surface (schema migration 8). For a few accounts these come from
 # temporary tables filled through the tables' indexes (see SCOPED_TABLES).
 SCOPE_ALL = """
 people AS MATERIALIZED (
     SELECT b.user_id, b.account_no, b.email, b.plan, b.available
-    FROM account_balances($now) AS b JOIN accounts AS a USING (account_no)
+    FROM account_balances($now) AS b JOIN ledger_accounts AS a USING (account_no)
     WHERE a.entries > 0
 ),
 captures AS NOT MATERIALIZED (
-    SELECT account_no, user_id, ts, credits, held, model, metadata FROM journal
+    SELECT account_no, user_id, ts, credits, held, model, metadata FROM ledger_journal
     WHERE kind = 'capture' AND ts >= $since AND ts <= $now
 ),
-scoped_grants AS NOT MATERIALIZED (SELECT * FROM grants),
-scoped_holds AS NOT MATERIALIZED (SELECT * FROM holds)"""
+scoped_grants AS NOT MATERIALIZED (SELECT * FROM spendable_grants($now)),
+scoped_holds AS NOT MATERIALIZED (SELECT * FROM ledger_holds)"""
 SCOPE_SOME = """
 people AS MATERIALIZED (
     SELECT b.user_id, b.account_no, b.email, b.plan, b.available
-    FROM account_balances($now) AS b JOIN accounts AS a USING (account_no)
+    FROM account_balances($now) AS b JOIN ledger_accounts AS a USING (account_no)
     WHERE a.entries > 0 AND list_contains($accounts, b.account_no)
 ),
 captures AS NOT MATERIALIZED (
@@ -86,10 +87,22 @@ captures AS NOT MATERIALIZED (
 ),
 scoped_grants AS NOT MATERIALIZED (SELECT * FROM own_grants),
 scoped_holds AS NOT MATERIALIZED (SELECT * FROM own_holds)"""
-SCOPED_TABLES = (
-    ("own_journal", "SELECT * FROM journal WHERE account_no IN (SELECT unnest(?))", "accounts"),
-    ("own_grants", "SELECT * FROM grants WHERE user_id IN (SELECT unnest(?))", "users"),
-    ("own_holds", "SELECT * FROM holds WHERE user_id IN (SELECT unnest(?))", "users"),
+SCOPED_TABLES = (  # table, its rows, the parameters they take
+    (
+        "own_journal",
+        "SELECT * FROM ledger_journal WHERE account_no IN (SELECT unnest($accounts))",
+        ("accounts",),
+    ),
+    (
+        "own_grants",
+        "SELECT * FROM spendable_grants($now) WHERE user_id IN (SELECT unnest($users))",
+        ("now", "users"),
+    ),
+    (
+        "own_holds",
+        "SELECT * FROM ledger_holds WHERE user_id IN (SELECT unnest($users))",
+        ("users",),
+    ),
 )
 
 # Each user's most used generation per window ($usual_windows, in days): the (model,
@@ -151,11 +164,10 @@ WHERE h.status = 'captured' AND h.captured > 0 AND h.model IS NOT NULL
 """
 
 FIGURES = """
-expiring AS (
+expiring AS (  -- spendable now, and expiring within the window
     SELECT g.user_id, w.days, CAST(sum(g.remaining) AS BIGINT) AS credits
     FROM scoped_grants g JOIN (SELECT unnest($expiry_windows) AS days) w
       ON g.expires_at <= $now + to_days(w.days)
-    WHERE g.remaining > 0 AND g.expired_at IS NULL AND g.expires_at > $now
     GROUP BY ALL
 ),
 burn AS (
@@ -306,10 +318,11 @@ class Evaluator:
         base = {"now": now, "since": now - timedelta(days=max(burn + usual))}
         if accounts is not None:
             base["accounts"] = accounts
-            keys = {"accounts": accounts, "users": users}
-            for table, select, key in SCOPED_TABLES:
+            values = {"now": now, "accounts": accounts, "users": users}
+            for table, select, names in SCOPED_TABLES:
                 cur.execute(
-                    f"CREATE OR REPLACE TEMP TABLE {table} AS {select}", [keys[key]]
+                    f"CREATE OR REPLACE TEMP TABLE {table} AS {select}",
+                    {name: values[name] for name in names},
                 ).fetchall()
         cur.execute(
             f"CREATE OR REPLACE TEMP TABLE scope AS WITH {scope} SELECT user_id, plan FROM people",
@@ -361,7 +374,7 @@ class Evaluator:
 
 def _account_numbers(cur: duckdb.DuckDBPyConnection, users: list[str]) -> list[int]:
     rows = cur.execute(
-        "SELECT account_no FROM accounts WHERE user_id IN (SELECT unnest(?))", [users]
+        "SELECT account_no FROM ledger_accounts WHERE user_id IN (SELECT unnest(?))", [users]
     ).fetchall()
     return [number for (number,) in rows]
 

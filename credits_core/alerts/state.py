@@ -1,7 +1,8 @@
 """Alerts in force, as support works them: one row per user in alert (their most
 severe open alert and every rule that matches), true counts and pages, acknowledging a
 user (all their open alerts at once) or one alert, alerts per day and alert history.
-Reads go through one snapshot each; available credits are `account_balances`'s."""
+Reads go through one snapshot each and the ledger's read surface (schema migration 8);
+available credits are `account_balances`'s."""
 
 from __future__ import annotations
 
@@ -166,7 +167,7 @@ page AS MATERIALIZED (
     SELECT * FROM shown ORDER BY rank, available, user_id LIMIT $limit OFFSET $offset
 ),
 burn AS (
-    SELECT account_no, CAST(-sum(credits) AS BIGINT) AS credits FROM journal
+    SELECT account_no, CAST(-sum(credits) AS BIGINT) AS credits FROM ledger_journal
     WHERE kind = 'capture' AND ts >= $now - to_days($days) AND ts <= $now
       AND account_no IN (SELECT account_no FROM page)
     GROUP BY ALL

@@ -1,12 +1,12 @@
 """Filters and group-by of a usage export, turned into one parameterised SQL relation.
 
 `UsageQuery` is the analyst's request (checked on creation). `relation_sql` gives the
-SELECT over the ledger's tables with the data dictionary's types, `coded_sql` the same
-rows with the text columns as ENUM codes (what `COPY ... TO` writes, see below): filters
-are bound parameters (lists as `IN (SELECT unnest($list))`), identifiers come only from
-the fixed tables below. `Export.prepare` makes the temporary types and lookups on a
-cursor, so that the relation can be previewed, counted or copied to a file by DuckDB in
-one read snapshot.
+SELECT over the ledger's read surface (schema migration 8) with the data dictionary's
+types, `coded_sql` the same rows with the text columns as ENUM codes (what `COPY ... TO`
+writes, see below): filters are bound parameters (lists as `IN (SELECT unnest($list))`),
+identifiers come only from the fixed tables below. `Export.prepare` makes the temporary
+types and lookups on a cursor, so that the relation can be previewed, counted or copied
+to a file by DuckDB in one read snapshot.
 
 Usage events are journal entries. A generation counts once, by its outcome: a capture,
 a release that captured nothing, or an expiry (a reserve entry is not counted; the
@@ -203,14 +203,14 @@ CREATE OR REPLACE TEMP TABLE export_recorded AS  -- each distinct metadata, read
 SELECT model, metadata, captured, metadata ->> 'reserved' AS reserved,
        (metadata -> 'options')::VARCHAR AS options
 FROM (SELECT model, metadata, bool_or(kind = 'capture') AS captured
-      FROM journal WHERE kind IN ('capture', 'release') AND metadata IS NOT NULL
+      FROM ledger_journal WHERE kind IN ('capture', 'release') AND metadata IS NOT NULL
       GROUP BY model, metadata)
 """
 OPTIONS_RECORDED_SQL = """
 SELECT DISTINCT model, options FROM export_recorded WHERE captured AND options IS NOT NULL
 UNION
 SELECT DISTINCT coalesce(model, metadata ->> 'model'), options::VARCHAR
-FROM holds
+FROM ledger_holds
 WHERE options IS NOT NULL AND provider_cost_usd IS NULL
 """
 # Every account, and for journal entries whose account is missing (none in a sound
@@ -219,16 +219,16 @@ WHERE options IS NOT NULL AND provider_cost_usd IS NULL
 # directly (a perfect hash join) instead of probing a hash table per entry.
 ACCOUNTS_SQL = (
     "CREATE OR REPLACE TEMP TABLE export_account_rows AS "
-    "SELECT account_no, user_id, plan FROM accounts"
+    "SELECT account_no, user_id, plan FROM ledger_accounts"
 )
 MISSING_ACCOUNTS_SQL = (
-    "SELECT (SELECT count(*) FROM journal) "
-    "- (SELECT count(*) FROM journal JOIN accounts USING (account_no))"
+    "SELECT (SELECT count(*) FROM ledger_journal) "
+    "- (SELECT count(*) FROM ledger_journal JOIN ledger_accounts USING (account_no))"
 )
 MISSING_ACCOUNT_ROWS_SQL = (
     "INSERT INTO export_account_rows "
-    "SELECT account_no, min(user_id), NULL FROM journal "
-    "WHERE account_no NOT IN (SELECT account_no FROM accounts) GROUP BY account_no"
+    "SELECT account_no, min(user_id), NULL FROM ledger_journal "
+    "WHERE account_no NOT IN (SELECT account_no FROM ledger_accounts) GROUP BY account_no"
 )
 TYPES_SQL = (  # after export_book_models, export_sku_frame, export_account_rows exist
     f"CREATE OR REPLACE TEMP TYPE export_kind AS ENUM ({KINDS_SQL})",
@@ -239,8 +239,10 @@ TYPES_SQL = (  # after export_book_models, export_sku_frame, export_account_rows
     "SELECT plan FROM export_sku_frame WHERE plan <> '') WHERE plan IS NOT NULL ORDER BY ALL)",
     "CREATE OR REPLACE TEMP TYPE export_model AS ENUM ("
     "SELECT DISTINCT model FROM (SELECT model FROM export_book_models "
-    "UNION ALL SELECT DISTINCT model FROM journal UNION ALL SELECT model FROM holds "
-    "UNION ALL SELECT metadata ->> 'model' FROM holds) WHERE model IS NOT NULL ORDER BY ALL)",
+    "UNION ALL SELECT DISTINCT model FROM ledger_journal "
+    "UNION ALL SELECT model FROM ledger_holds "
+    "UNION ALL SELECT metadata ->> 'model' FROM ledger_holds) "
+    "WHERE model IS NOT NULL ORDER BY ALL)",
     "CREATE OR REPLACE TEMP TYPE export_provider AS ENUM ("
     "SELECT DISTINCT provider FROM export_book_models WHERE provider IS NOT NULL ORDER BY ALL)",
     "CREATE OR REPLACE TEMP TYPE export_modality AS ENUM ("
@@ -279,7 +281,7 @@ WITH bulk AS (  -- usage booked in bulk (apply_usage): one entry per generation,
            CASE WHEN j.kind = 'capture' THEN -j.credits  -- a failure reserved what its
                 ELSE md.reserved END AS credits_reserved,  -- metadata says
            md.options_cost AS quoted_cost  -- its options, priced
-    FROM (SELECT * FROM journal
+    FROM (SELECT * FROM ledger_journal
           WHERE kind IN ('capture', 'release') AND held = 0 AND {entry_conditions}) AS j
     LEFT JOIN export_metadata AS md  -- one row per (model, metadata) the journal has
         ON md.model IS NOT DISTINCT FROM j.model AND md.metadata IS NOT DISTINCT FROM j.metadata
@@ -294,10 +296,10 @@ other AS (  -- the entries of holds, grants, refunds, adjustments: few, so join 
                   OR (j.kind = 'release' AND coalesce(h.captured, 0) = 0) THEN h.credits
            END AS credits_reserved,
            coalesce(h.provider_cost_usd, oc.provider_cost_usd) AS quoted_cost
-    FROM (SELECT * FROM journal
+    FROM (SELECT * FROM ledger_journal
           WHERE NOT (kind IN ('capture', 'release') AND held = 0)
             AND {entry_conditions}) AS j
-    LEFT JOIN holds AS h USING (transaction_id)
+    LEFT JOIN ledger_holds AS h USING (transaction_id)
     LEFT JOIN refunded AS r USING (transaction_id)
     LEFT JOIN export_models AS m
         ON m.model = coalesce(j.model, h.model, h.metadata ->> 'model', r.model)
@@ -334,9 +336,9 @@ WHERE {event_conditions}
 """
 REFUNDED_SQL = """refunded AS (  -- refund entries carry no model: the refunded capture has it
     SELECT transaction_id, any_value(model) AS model
-    FROM journal
+    FROM ledger_journal
     WHERE kind = 'capture' AND transaction_id IN (
-        SELECT transaction_id FROM journal WHERE kind = 'refund' AND {entry_conditions})
+        SELECT transaction_id FROM ledger_journal WHERE kind = 'refund' AND {entry_conditions})
     GROUP BY transaction_id
 )"""
 NO_REFUNDS_SQL = """refunded AS (  -- refunds are not exported

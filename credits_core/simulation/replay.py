@@ -39,19 +39,20 @@ MAX_DAYS = 366
 BIG = 1 << 42  # larger than any running sum of credits; keeps users apart in cummin
 
 # The window's journal entries with the user's plan and the generation's options (from
-# the hold for reserved generations, else from the entry's metadata).
+# the hold for reserved generations, else from the entry's metadata), read through the
+# ledger's read surface (schema migration 8).
 ENTRIES = """
 WITH hold_options AS (
     SELECT a.account_no, h.transaction_id, h.options::VARCHAR AS options
-    FROM holds AS h JOIN accounts AS a USING (user_id)
+    FROM ledger_holds AS h JOIN ledger_accounts AS a USING (user_id)
 ),
 entries AS (
     SELECT j.account_no, j.seq, j.ts, j.kind, j.model, -j.credits AS charged,
            j.balance_after - j.held_after AS available, a.plan,
            coalesce(o.options, (j.metadata -> 'options')::VARCHAR) AS options,
            epoch_us(j.ts) // 86400000000 AS day  -- days since 1970 (UTC); date_trunc is slow
-    FROM journal AS j
-    JOIN accounts AS a USING (account_no)
+    FROM ledger_journal AS j
+    JOIN ledger_accounts AS a USING (account_no)
     LEFT JOIN hold_options AS o
       ON o.account_no = j.account_no AND o.transaction_id = j.transaction_id
     WHERE j.ts >= ? AND j.ts < ?
@@ -88,19 +89,19 @@ LEFT JOIN deltas AS d
 # Each account's first and last entry number in the window, and how many entries.
 SPANS = """
 SELECT account_no, min(seq) AS first_seq, max(seq) AS last_seq, count(*) AS entries
-FROM journal WHERE ts >= ? AND ts < ?
+FROM ledger_journal WHERE ts >= ? AND ts < ?
 GROUP BY account_no
 """
 
 # When the entries found below zero happened.
 MOMENTS = """
 SELECT f.account_no, f.seq, j.ts
-FROM journal AS j JOIN found AS f ON j.account_no = f.account_no AND j.seq = f.seq
+FROM ledger_journal AS j JOIN found AS f ON j.account_no = f.account_no AND j.seq = f.seq
 """
 
-COUNT_BASELINE = "SELECT count(*) FROM journal WHERE kind = 'capture' AND ts >= ? AND ts < ?"
+COUNT_BASELINE = "SELECT count(*) FROM ledger_journal WHERE kind = 'capture' AND ts >= ? AND ts < ?"
 
-USERS = "SELECT account_no, user_id, plan FROM accounts"
+USERS = "SELECT account_no, user_id, plan FROM ledger_accounts"
 
 
 @dataclass(frozen=True)
