@@ -53,7 +53,8 @@ from credits_core.export.errors import (
     SqlResultTooLarge,
     SqlTimeout,
 )
-from credits_core.export.query import Export, UsageQuery
+from credits_core.export.request import UsageQuery
+from credits_core.export.run import Export
 from credits_core.export.sql_sandbox import ALARM_GRACE_S, FRAME
 from credits_core.ledger import Ledger
 from credits_core.pricing import PriceBook
@@ -409,7 +410,7 @@ def _alive(pid: int) -> bool:
 def _copy_tables(ledger: Ledger, path: Path, export: Export) -> None:
     """Copy the tables into a new file in one transaction (one consistent snapshot)."""
     alias = f"sql_snapshot_{uuid.uuid4().hex}"  # ours, not user text
-    cur = ledger.cursor()  # the ledger's own connection (see query.read_snapshot)
+    cur = ledger.cursor()  # the ledger's own connection (see run.read_snapshot)
     try:
         cur.execute(f"ATTACH $path AS {alias} (READ_WRITE)", {"path": str(path)})
         try:
