@@ -1,7 +1,10 @@
-"""Low-credit alerts: the rules (rules.py, edited through changes.py), set-based
-evaluation (evaluate.py), alerts in force as support works them (state.py), the
-notification outbox, its sender and delivery state (outbox.py). The tables live in the
-ledger file (migration 5 of the ledger schema)."""
+"""Low-credit alerts: the rules (rules.py, edited through changes.py); set-based
+evaluation (evaluate.py), which judges every (user, rule) pair in SQL (judge.py) and
+moves each alert's state (state.py: open, resolve, acknowledge); the watcher hook that
+evaluates after each write (watch.py); alerts in force as support works them (reports.py);
+the notification outbox, its sender and delivery state (outbox.py). The tables live in
+the ledger file (migration 5 of the ledger schema); the ledger's own are read through its
+read surface (migration 8)."""
 
 from credits_core.alerts.changes import (
     RuleChange,
@@ -19,7 +22,7 @@ from credits_core.alerts.errors import (
     NoOpenAlert,
     UnknownAlert,
 )
-from credits_core.alerts.evaluate import Evaluation, Evaluator, watch
+from credits_core.alerts.evaluate import Evaluation, Evaluator
 from credits_core.alerts.outbox import (
     OUTBOX_STATUSES,
     Delivery,
@@ -30,17 +33,17 @@ from credits_core.alerts.outbox import (
     outbox_state,
     retry_failed,
 )
-from credits_core.alerts.rules import KINDS, SEVERITIES, AlertRule, AlertRules, Snapshot
-from credits_core.alerts.state import (
+from credits_core.alerts.reports import (
     OpenAlerts,
-    acknowledge,
-    acknowledge_user,
     alert_history,
     alerts_per_day,
     count_users_in_alert,
     open_alert_counts,
     users_in_alert,
 )
+from credits_core.alerts.rules import KINDS, SEVERITIES, AlertRule, AlertRules, Snapshot
+from credits_core.alerts.state import acknowledge, acknowledge_user
+from credits_core.alerts.watch import watch
 
 __all__ = [
     "KINDS",

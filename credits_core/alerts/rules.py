@@ -31,7 +31,7 @@ Only funded accounts (with at least one journal entry) are evaluated. Users with
 generation in the window never match `cannot_afford_usual`.
 
 `AlertRule.matches(snapshot)` and `.recovered(snapshot)` apply a rule to one user's
-`Snapshot` in Python (the balance simulator uses them); `credits_core.alerts.evaluate`
+`Snapshot` in Python (the balance simulator uses them); `credits_core.alerts.judge`
 applies the same rules to every user at once in SQL.
 """
 

@@ -1,55 +1,28 @@
-"""Alerts in force, as support works them: one row per user in alert (their most
-severe open alert and every rule that matches), true counts and pages, acknowledging a
-user (all their open alerts at once) or one alert, alerts per day and alert history.
-Reads go through one snapshot each; available credits are `account_balances`'s."""
+"""An alert's state: opened (with its outbox message), kept up to date, resolved, and
+acknowledged by support.
+
+Inside an evaluation's transaction, on the pairs `judge` left in the temporary table
+`evaluation`: `resolve_recovered` resolves open alerts whose user recovered (or whose
+rule is gone), `refresh_available` has those still open carry the latest available
+credits, and `open_matching` opens an alert (id `user/rule/n`) for each pair that
+matches without one, writing its outbox message in the same transaction: one message
+per user per evaluation, however many of their rules opened, keyed by the id of the
+most severe alert it announces. `acknowledge` and `acknowledge_user` are support's own
+writes, one transaction each. Every change is also an `alert_events` row.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from datetime import datetime
 
 import duckdb
-import pandas as pd
 
 from credits_core.access import Action, Identity
 from credits_core.alerts.errors import AlertNotOpen, InvalidNote, NoOpenAlert, UnknownAlert
-from credits_core.alerts.rules import SEVERITIES
 from credits_core.ledger import Ledger
+from credits_core.plans import TopUp
 
 MAX_NOTE = 2_000
-
-
-@dataclass(frozen=True)
-class OpenAlerts:
-    """How many alerts are open now, by severity, and how many users they concern."""
-
-    total: int
-    by_severity: dict[str, int]
-    users: int = 0
-
-    def describe(self) -> str:
-        return ", ".join(f"{self.by_severity.get(s, 0):,} {s}" for s in reversed(SEVERITIES))
-
-
-@dataclass(frozen=True)
-class AlertFilter:
-    """Which users in alert: their most severe open alert is of one of `severities`; one
-    of their open alerts is of one of `rules` (empty: any); user id or email contains
-    `search` (any case); with `unacknowledged_only`, users with an open alert nobody has
-    acknowledged yet."""
-
-    severities: tuple[str, ...] = SEVERITIES
-    rules: tuple[str, ...] = ()
-    search: str = ""
-    unacknowledged_only: bool = False
-
-    def params(self) -> dict:
-        return {
-            "severities": list(self.severities or SEVERITIES),
-            "rules": list(self.rules),
-            "search": f"%{self.search.strip().lower()}%",
-            "unacked": self.unacknowledged_only,
-        }
 
 
 def _note(note: str) -> str:
@@ -113,165 +86,119 @@ def _acknowledge(cur: duckdb.DuckDBPyConnection, ids: list[str], actor: str, not
     )
 
 
-def open_alert_counts(ledger: Ledger) -> OpenAlerts:
-    """Open alerts now, in total and by severity, and the users in alert (the home
-    page's tile)."""
-
-    def read(cur: duckdb.DuckDBPyConnection) -> OpenAlerts:
-        rows = cur.execute(
-            "SELECT severity, count(*) FROM alerts WHERE status = 'open' GROUP BY ALL"
-        ).fetchall()
-        (users,) = cur.execute(
-            "SELECT count(DISTINCT user_id) FROM alerts WHERE status = 'open'"
-        ).fetchone()
-        by_severity = {severity: 0 for severity in SEVERITIES} | {s: int(n) for s, n in rows}
-        return OpenAlerts(sum(by_severity.values()), by_severity, int(users))
-
-    return ledger.snapshot(read)
-
-
-# Users in alert, one row each: their most severe open alert (then the rule's name, for
-# a stable pick), every rule open for them, and whether all are acknowledged.
-SHOWN_USERS = """
-WITH open_alerts AS MATERIALIZED (
-    SELECT *, CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END AS rank
-    FROM alerts WHERE status = 'open'
-),
-per_user AS MATERIALIZED (
-    SELECT user_id, min(rank) AS rank,
-           arg_min(severity, struct_pack(rank, rule)) AS severity,
-           arg_min(alert_id, struct_pack(rank, rule)) AS alert_id,
-           string_agg(rule, ', ' ORDER BY rank, rule) AS rules,
-           list(rule) AS rule_list,
-           count(*) AS alerts,
-           count(*) FILTER (WHERE acknowledged_at IS NULL) AS unacknowledged,
-           min(opened_at) AS opened_at,
-           max(acknowledged_at) AS acknowledged_at,
-           arg_max(acknowledged_by, acknowledged_at) AS acknowledged_by,
-           arg_max(note, acknowledged_at) AS note
-    FROM open_alerts GROUP BY user_id
-),
-shown AS MATERIALIZED (
-    SELECT p.*, b.account_no, b.email, b.plan, b.available
-    FROM per_user AS p JOIN account_balances($now) AS b USING (user_id)
-    WHERE list_contains($severities, p.severity)
-      AND (len($rules) = 0 OR list_has_any($rules, p.rule_list))
-      AND (lower(p.user_id) LIKE $search OR lower(coalesce(b.email, '')) LIKE $search)
-      AND (NOT $unacked OR p.unacknowledged > 0)
-)"""
-
-USERS_PAGE = f"""
-{SHOWN_USERS},
-page AS MATERIALIZED (
-    SELECT * FROM shown ORDER BY rank, available, user_id LIMIT $limit OFFSET $offset
-),
-burn AS (
-    SELECT account_no, CAST(-sum(credits) AS BIGINT) AS credits FROM journal
-    WHERE kind = 'capture' AND ts >= $now - to_days($days) AND ts <= $now
-      AND account_no IN (SELECT account_no FROM page)
-    GROUP BY ALL
-)
-SELECT p.user_id, p.email, p.plan, p.severity, p.rules, p.alerts, p.available,
-       round(coalesce(b.credits, 0) / $days, 1) AS burn_per_day,
-       CASE WHEN coalesce(b.credits, 0) > 0
-            THEN round(greatest(p.available, 0) * $days / b.credits, 1) END AS days_left,
-       p.opened_at,
-       CASE WHEN p.unacknowledged = 0 THEN p.acknowledged_at END AS acknowledged_at,
-       CASE WHEN p.unacknowledged = 0 THEN p.acknowledged_by END AS acknowledged_by,
-       CASE WHEN p.unacknowledged = 0 THEN p.note END AS note,
-       '/transaction_history?user=' || p.user_id AS history,
-       p.alert_id
-FROM page AS p LEFT JOIN burn AS b USING (account_no)
-ORDER BY p.rank, p.available, p.user_id
-"""
-
-
-def users_in_alert(
-    ledger: Ledger,
-    *,
-    severities: Iterable[str] | None = None,
-    rules: Iterable[str] | None = None,
-    search: str = "",
-    unacknowledged_only: bool = False,
-    burn_window_days: int = 7,
-    limit: int | None = 1_000,
-    offset: int = 0,
-) -> pd.DataFrame:
-    """Users in alert, one row each, most severe first (then least available): severity
-    and alert_id of their most severe open alert, `rules` (every open rule, most severe
-    first), `alerts` (how many), available credits now, burn per day over the last
-    `burn_window_days` days and days left at that rate; acknowledged_at/_by and note
-    once every open alert of the user is acknowledged. `limit` and `offset` page."""
-    where = AlertFilter(tuple(severities or SEVERITIES), tuple(rules or ()), search,
-                        unacknowledged_only)  # fmt: skip
-    params = where.params() | {
-        "now": ledger.now(),
-        "days": burn_window_days,
-        "limit": limit,
-        "offset": offset,
-    }
-    return ledger.snapshot(lambda cur: cur.execute(USERS_PAGE, params).df())
-
-
-def count_users_in_alert(
-    ledger: Ledger,
-    *,
-    severities: Iterable[str] | None = None,
-    rules: Iterable[str] | None = None,
-    search: str = "",
-    unacknowledged_only: bool = False,
+def resolve_recovered(
+    cur: duckdb.DuckDBPyConnection, now: datetime, scope: list[str] | None, rules: list[str]
 ) -> int:
-    """How many users users_in_alert lists with these filters, without a limit."""
-    where = AlertFilter(tuple(severities or SEVERITIES), tuple(rules or ()), search,
-                        unacknowledged_only)  # fmt: skip
-    params = where.params() | {"now": ledger.now()}
-    (count,) = ledger.snapshot(
-        lambda cur: cur.execute(f"{SHOWN_USERS} SELECT count(*) FROM shown", params).fetchone()
+    """Resolve open alerts whose user recovered, or whose rule is gone or disabled."""
+    cur.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE resolving AS
+        SELECT a.alert_id, e.available, NULL::VARCHAR AS note
+        FROM alerts a JOIN evaluation e ON e.open_alert = a.alert_id
+        WHERE e.recovered
+        UNION ALL
+        SELECT a.alert_id, a.available, 'rule removed or disabled'
+        FROM alerts a
+        WHERE a.status = 'open' AND NOT list_contains($rules, a.rule)
+          AND ($everyone OR list_contains($users, a.user_id))
+        """,
+        {"rules": rules, "everyone": scope is None, "users": scope or [""]},
     )
+    cur.execute(
+        """
+        INSERT INTO alert_events (alert_id, ts, event, available, actor, note)
+        SELECT alert_id, $now, 'resolved', available, 'system', note FROM resolving
+        """,
+        {"now": now},
+    )
+    (count,) = cur.execute(
+        """
+        UPDATE alerts SET status = 'resolved', resolved_at = $now, available = r.available
+        FROM resolving r WHERE alerts.alert_id = r.alert_id
+        """,
+        {"now": now},
+    ).fetchone()
+    cur.execute("DROP TABLE resolving")
     return int(count)
 
 
-def alerts_per_day(ledger: Ledger, *, days: int = 30) -> pd.DataFrame:
-    """Alerts opened and resolved per day over the last `days` days (long format:
-    day, event, alerts), every day present."""
-    now = ledger.now()
-    return ledger.snapshot(
-        lambda cur: cur.execute(
-            """
-            WITH days AS (
-                SELECT CAST(d AS DATE) AS day
-                FROM range(CAST($now AS DATE) - ($days - 1), CAST($now AS DATE) + 1,
-                           INTERVAL 1 DAY) t(d)
-            ),
-            events AS (SELECT unnest(['opened', 'resolved']) AS event),
-            counted AS (
-                SELECT CAST(ts AS DATE) AS day, event, count(*) AS alerts FROM alert_events
-                WHERE event IN ('opened', 'resolved')
-                  AND ts >= CAST($now AS DATE) - ($days - 1)
-                GROUP BY ALL
-            )
-            SELECT d.day, e.event, coalesce(c.alerts, 0) AS alerts
-            FROM days d CROSS JOIN events e LEFT JOIN counted c USING (day, event)
-            ORDER BY d.day, e.event
-            """,
-            {"now": now, "days": days},
-        ).df()
-    )
+def refresh_available(cur: duckdb.DuckDBPyConnection) -> None:
+    """Open alerts that stay open carry the latest available credits."""
+    cur.execute(
+        """
+        UPDATE alerts SET available = e.available
+        FROM evaluation e
+        WHERE alerts.alert_id = e.open_alert AND NOT e.recovered
+          AND alerts.available <> e.available
+        """
+    ).fetchall()
 
 
-def alert_history(ledger: Ledger, user_id: str | None = None, *, limit: int = 500) -> pd.DataFrame:
-    """Every alert event, newest first (one user's when `user_id` is given)."""
-    return ledger.snapshot(
-        lambda cur: cur.execute(
-            """
-            SELECT e.ts, e.event, e.alert_id, a.user_id, a.rule, a.severity, e.available,
-                   e.actor, e.note
-            FROM alert_events e JOIN alerts a USING (alert_id)
-            WHERE $user IS NULL OR a.user_id = $user
-            ORDER BY e.ts DESC, e.alert_id,
-                     CASE e.event WHEN 'opened' THEN 0 WHEN 'acknowledged' THEN 1 ELSE 2 END DESC
-            LIMIT $limit
-            """,
-            {"user": user_id, "limit": limit},
-        ).df()
+def open_matching(cur: duckdb.DuckDBPyConnection, now: datetime, pack: TopUp) -> int:
+    """Open an alert for each matching pair without one; one outbox message per user
+    whose alerts opened (every rule that opened, the most severe first), suggesting
+    top-ups of `pack`."""
+    cur.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE opening AS
+        SELECT e.*, e.user_id || '/' || e.rule || '/' || (coalesce(c.n, 0) + 1) AS alert_id
+        FROM evaluation e
+        LEFT JOIN (
+            SELECT user_id, rule, count(*) AS n FROM alerts
+            WHERE user_id IN (SELECT user_id FROM evaluation WHERE matches AND open_alert IS NULL)
+            GROUP BY ALL
+        ) c USING (user_id, rule)
+        WHERE e.matches AND e.open_alert IS NULL
+        """
     )
+    (count,) = cur.execute(
+        """
+        INSERT INTO alerts (alert_id, user_id, rule, kind, severity, status, opened_at,
+                            available_at_open, measure_at_open, available)
+        SELECT alert_id, user_id, rule, kind, severity, 'open', $now, available, measure,
+               available
+        FROM opening
+        """,
+        {"now": now},
+    ).fetchone()
+    cur.execute(
+        """
+        INSERT INTO alert_events (alert_id, ts, event, available, actor, note)
+        SELECT alert_id, $now, 'opened', available, 'system', NULL FROM opening
+        """,
+        {"now": now},
+    )
+    cur.execute(
+        """
+        INSERT INTO alert_outbox (message_id, user_id, email, rule, severity, available,
+                                  topup_packs, topup_credits, topup_usd, message, created_at,
+                                  status, attempts, next_attempt_at)
+        WITH ranked AS (
+            SELECT *, struct_pack(
+                       r := CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
+                       rule := rule) AS rank
+            FROM opening
+        ),
+        per_user AS (
+            SELECT user_id, arg_min(alert_id, rank) AS message_id, any_value(email) AS email,
+                   string_agg(rule, ', ' ORDER BY rank) AS rules,
+                   arg_min(severity, rank) AS severity, any_value(available) AS available,
+                   max(topup_packs) AS topup_packs,
+                   string_agg(description, ' ' ORDER BY rank) AS descriptions
+            FROM ranked GROUP BY user_id
+        )
+        SELECT message_id, user_id, email, rules, severity, available, topup_packs,
+               topup_packs * $pack_credits, topup_packs * $pack_usd,
+               concat_ws(' ', descriptions,
+                         format('You have {:,} credits available.', available),
+                         CASE WHEN topup_packs IS NOT NULL
+                              THEN format('Suggested top-up: {} pack(s) of {:,} credits (${}).',
+                                          topup_packs, $pack_credits, topup_packs * $pack_usd)
+                         END),
+               $now, 'pending', 0, $now
+        FROM per_user
+        """,
+        {"now": now, "pack_credits": pack.pack_credits, "pack_usd": pack.pack_price_usd},
+    )
+    cur.execute("DROP TABLE opening")
+    return int(count)

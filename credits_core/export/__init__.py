@@ -1,7 +1,10 @@
 """Usage export and read-only SQL for analysts.
 
-- query.py: `UsageQuery` (filters, group-by) -> one parameterised SQL relation over the
-  ledger's tables, with the price book's provider, modality and costs joined in;
+- request.py: `UsageQuery`, the analyst's request (filters, group-by), checked;
+- relation.py: that request as one parameterised SQL relation over the ledger's read
+  surface, with the price book's provider, modality and costs joined in;
+- run.py: `Export` (the request bound to a price book), prepared and read in one read
+  snapshot: `preview`, the first rows and the row count;
 - formats.py: that relation to CSV, Parquet or JSON lines by DuckDB's `COPY ... TO`, to
   XLSX (at most one sheet of rows), or to Parquet files partitioned by month;
 - sql_console.py: analysts' own SQL over a read-only snapshot of the ledger, run by
@@ -13,10 +16,6 @@ Nothing here writes to the ledger.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-
-import pandas as pd
 
 from credits_core.export.columns import EVENT_COLUMNS, KEY_COLUMNS, MEASURE_COLUMNS, Column
 from credits_core.export.errors import (
@@ -37,33 +36,9 @@ from credits_core.export.errors import (
     UnknownProvider,
 )
 from credits_core.export.formats import FORMATS, MIME_TYPES, Written, to_bytes, write
-from credits_core.export.query import EVENT_KINDS, GROUPINGS, Export, UsageQuery, read_snapshot
+from credits_core.export.request import EVENT_KINDS, GROUPINGS, UsageQuery
+from credits_core.export.run import Export, Preview, preview, usage_export
 from credits_core.export.sql_console import EXAMPLES, SqlConsole, SqlResult
-from credits_core.ledger import Ledger
-from credits_core.pricing import PriceBook
-
-
-@dataclass(frozen=True)
-class Preview:
-    """The first rows of an export and how many rows it has in all."""
-
-    rows: pd.DataFrame
-    total_rows: int
-
-
-def preview(ledger: Ledger, export: Export, limit: int = 100) -> Preview:
-    """The first `limit` rows and the total row count, from one read snapshot."""
-
-    def work(cur) -> Preview:
-        export.prepare(cur)
-        return Preview(export.head(cur, limit), export.count(cur))
-
-    return read_snapshot(ledger, work)
-
-
-def usage_export(query: UsageQuery, book: PriceBook | None = None) -> Export:
-    return Export(query, book or PriceBook.load())
-
 
 __all__ = [
     "EVENT_COLUMNS",

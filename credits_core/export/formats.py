@@ -22,7 +22,8 @@ from credits_core.export.errors import (
     TooManyRowsForSheet,
     UnknownFormat,
 )
-from credits_core.export.query import MONTH_SQL, Export, read_snapshot
+from credits_core.export.relation import MONTH_SQL
+from credits_core.export.run import Export, read_snapshot
 from credits_core.ledger import Ledger
 
 # Parquet in snappy, the codec most readers default to: the fastest DuckDB writes (zstd

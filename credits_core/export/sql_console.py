@@ -3,11 +3,12 @@
 Read-only by DuckDB itself, not by a keyword filter, and bounded by the operating
 system, not by trust in DuckDB's own limits:
 
-- `SqlConsole.snapshot(ledger)` copies the ledger's tables (and `usage`, the export's
-  one-row-per-event relation, and `price_catalog`) into a new DuckDB file in a private
-  temporary folder (`credits-sql-<pid>-*`, mode 0700), through the ledger's own
-  connection in one read snapshot; the live ledger file is only read. Folders left by
-  processes that died (SIGKILL) are removed when the first snapshot is taken.
+- `SqlConsole.snapshot(ledger)` copies the ledger's tables, as its read surface gives
+  them (schema migration 8), `balances`, `usage` (the export's one-row-per-event
+  relation) and `price_catalog` into a new DuckDB file in a private temporary folder
+  (`credits-sql-<pid>-*`, mode 0700), through the ledger's own connection in one read
+  snapshot; the live ledger file is only read. Folders left by processes that died
+  (SIGKILL) are removed when the first snapshot is taken.
 - Each `run` has a statement process forked (by `sql_sandbox.py`) that attaches the
   snapshot READ_ONLY in a fresh in-memory DuckDB with no temp directory, external access off and
   the configuration locked, limits its own address space, CPU time and file writes
@@ -52,12 +53,19 @@ from credits_core.export.errors import (
     SqlResultTooLarge,
     SqlTimeout,
 )
-from credits_core.export.query import Export, UsageQuery
+from credits_core.export.request import UsageQuery
+from credits_core.export.run import Export
 from credits_core.export.sql_sandbox import ALARM_GRACE_S, FRAME
 from credits_core.ledger import Ledger
 from credits_core.pricing import PriceBook
 
-LEDGER_TABLES = ("accounts", "grants", "holds", "journal")
+# The console's copies of the ledger's tables, each from its view in the read surface.
+LEDGER_TABLES = {
+    "accounts": "ledger_accounts",
+    "grants": "ledger_grants",
+    "holds": "ledger_holds",
+    "journal": "ledger_journal",
+}
 TABLES = (*LEDGER_TABLES, "balances", "usage", "price_catalog")
 MAX_SQL_CHARS = 100_000
 DEFAULT_ROW_LIMIT = 1_000
@@ -402,13 +410,13 @@ def _alive(pid: int) -> bool:
 def _copy_tables(ledger: Ledger, path: Path, export: Export) -> None:
     """Copy the tables into a new file in one transaction (one consistent snapshot)."""
     alias = f"sql_snapshot_{uuid.uuid4().hex}"  # ours, not user text
-    cur = ledger.cursor()  # the ledger's own connection (see query.read_snapshot)
+    cur = ledger.cursor()  # the ledger's own connection (see run.read_snapshot)
     try:
         cur.execute(f"ATTACH $path AS {alias} (READ_WRITE)", {"path": str(path)})
         try:
             cur.execute("BEGIN")
-            for table in LEDGER_TABLES:
-                cur.execute(f"CREATE TABLE {alias}.{table} AS SELECT * FROM {table}")
+            for table, view in LEDGER_TABLES.items():
+                cur.execute(f"CREATE TABLE {alias}.{table} AS SELECT * FROM {view}")
             # what "available" means, as the ledger defines it, when the snapshot was taken
             cur.execute(
                 f"CREATE TABLE {alias}.balances AS SELECT * FROM account_balances($now)",

@@ -262,6 +262,72 @@ REDO_AND_MARKS = Migration(
     ),
 )
 
+# The ledger's read surface: what alerts, exports, the simulator and the SQL console read,
+# never the tables themselves, so that a change to a table touches the ledger alone.
+# - grant_is_live(expires_at, expired_at, as_of): the one rule of a live grant (as
+#   GrantState.live): spendable until the instant it expires (as_of < expires_at), and
+#   never once expire_grants booked it out. account_balances is made again with it (the
+#   same columns and answers as migration 6).
+# - spendable_grants(as_of): the grants live at `as_of` with credits left.
+# - ledger_accounts, ledger_journal, ledger_grants, ledger_holds: the tables' columns by
+#   name. ledger_accounts' total and held are as booked: what a user can spend is
+#   account_balances' available.
+READ_SURFACE = Migration(
+    8,
+    "read surface: grant_is_live, spendable_grants(as_of), the ledger_* views",
+    (
+        """
+        CREATE MACRO grant_is_live(expires_at, expired_at, as_of) AS
+            expired_at IS NULL AND (expires_at IS NULL OR as_of < expires_at)
+        """,
+        """
+        CREATE OR REPLACE MACRO account_balances(as_of) AS TABLE
+        SELECT a.user_id, a.account_no, a.email, a.plan, a.created_at,
+               a.total - coalesce(l.credits, 0) AS total,
+               a.held,
+               a.total - a.held - coalesce(l.credits, 0) AS available,
+               coalesce(l.credits, 0) AS lapsed
+        FROM accounts AS a
+        LEFT JOIN (
+            SELECT user_id, CAST(sum(remaining) AS BIGINT) AS credits
+            FROM grants
+            WHERE remaining > 0 AND NOT grant_is_live(expires_at, expired_at, as_of)
+            GROUP BY user_id
+        ) AS l USING (user_id)
+        """,
+        """
+        CREATE MACRO spendable_grants(as_of) AS TABLE
+        SELECT grant_id, user_id, kind, remaining, priority, expires_at, created_at
+        FROM grants
+        WHERE remaining > 0 AND grant_is_live(expires_at, expired_at, as_of)
+        """,
+        """
+        CREATE VIEW ledger_accounts AS
+        SELECT user_id, account_no, email, plan, created_at, total, held, entries
+        FROM accounts
+        """,
+        """
+        CREATE VIEW ledger_journal AS
+        SELECT account_no, seq, user_id, ts, kind, credits, held, balance_after, held_after,
+               transaction_id, grant_id, reason, actor, model, metadata
+        FROM journal
+        """,
+        """
+        CREATE VIEW ledger_grants AS
+        SELECT grant_id, user_id, kind, credits, remaining, priority, expires_at, created_at,
+               grant_seq, transaction_id, reason, actor, expired_at
+        FROM grants
+        """,
+        """
+        CREATE VIEW ledger_holds AS
+        SELECT transaction_id, user_id, credits, status, reason, actor, model, metadata,
+               options, price_book_version, created_at, expires_at, resolved_at, captured,
+               released, refunded_at, drawn, provider_cost_usd
+        FROM holds
+        """,
+    ),
+)
+
 MIGRATIONS = (
     CORE_TABLES,
     IDEMPOTENCY_KEYS,
@@ -270,6 +336,7 @@ MIGRATIONS = (
     LOW_CREDIT_ALERTS,
     ACCOUNT_BALANCES,
     REDO_AND_MARKS,
+    READ_SURFACE,
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -6,7 +6,8 @@
 - alerts.py: the day each low-credit alert rule would fire on a simulated series;
 - sources.py: a real user's usage mix and credits, read from the ledger;
 - sandbox.py: a user's state copied into an in-memory ledger, stepped by support;
-- replay.py: the real usage of the last N days priced again under a draft price book.
+- replay.py: the real usage of the last N days priced again under a draft price book,
+  as a report: repricing in reprice.py, who runs out earlier in run_out.py.
 """
 
 from credits_core.simulation.errors import (

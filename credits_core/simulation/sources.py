@@ -1,5 +1,6 @@
 """A real user, read from the ledger, as scenario inputs: their usage mix over the last
-days and the credits they hold now. Read only (one snapshot each)."""
+days and the credits they hold now. Read only (one snapshot each), through the ledger's
+read surface (schema migration 8) and its API."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from credits_core.simulation.scenario import Lot, MixItem, PlanTerms
 USER_USAGE = """
 WITH mine AS MATERIALIZED (
     SELECT ts, kind, model, credits, metadata, transaction_id
-    FROM journal
-    WHERE account_no = (SELECT account_no FROM accounts WHERE user_id = ?)
+    FROM ledger_journal
+    WHERE account_no = (SELECT account_no FROM ledger_accounts WHERE user_id = ?)
       AND kind = 'capture' AND ts >= ? AND ts < ?
 )
 SELECT m.model, a.plan,
@@ -28,8 +29,8 @@ SELECT m.model, a.plan,
        -m.credits AS charged, date_trunc('day', m.ts) + INTERVAL 12 HOUR AS at,
        count(*) AS generations
 FROM mine AS m
-CROSS JOIN (SELECT plan FROM accounts WHERE user_id = ?) AS a
-LEFT JOIN holds AS h ON h.transaction_id = m.transaction_id AND h.user_id = ?
+CROSS JOIN (SELECT plan FROM ledger_accounts WHERE user_id = ?) AS a
+LEFT JOIN ledger_holds AS h ON h.transaction_id = m.transaction_id AND h.user_id = ?
 GROUP BY ALL
 """
 

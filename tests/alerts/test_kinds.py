@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from credits_core.alerts import Snapshot
 from credits_core.pricing import PriceBook
@@ -156,6 +157,24 @@ def test_expiring_within_warns_before_plan_credits_are_forfeited(ledger, clock):
     clock.advance(days=1)  # u_soon's credits are forfeited: nothing left to warn about
     tested.evaluate()
     assert open_pairs(ledger) == {("u_later", "expiring")}
+
+
+@pytest.mark.parametrize("scope", [None, ["u_lapsing"]], ids=["everyone", "one user"])
+def test_expiring_credits_count_until_the_instant_they_expire(ledger, clock, scope):
+    """The grant is spendable until its expiry (not at it): its credits are expiring a
+    microsecond before, and gone (nothing left to warn about) at the instant itself."""
+    rule = {"name": "expiring", "kind": "expiring_within", "severity": "info",
+            "within_days": 3, "min_credits": 500, "resolve_below_credits": 250}  # fmt: skip
+    expiry = clock.now + timedelta(days=2)
+    account(ledger, "u_lapsing", 500, kind="plan", expires_at=expiry)
+    tested = evaluator(ledger, rule)
+    clock.now = expiry - timedelta(microseconds=1)
+    tested.evaluate(scope)
+    assert open_pairs(ledger) == {("u_lapsing", "expiring")}
+    clock.now = expiry
+    tested.evaluate(scope)
+    assert open_pairs(ledger) == set()
+    assert ledger.balance("u_lapsing").available == 0
 
 
 def test_cannot_afford_usual_uses_todays_price_not_the_price_paid(ledger, book):

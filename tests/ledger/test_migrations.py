@@ -8,10 +8,17 @@ import duckdb
 import pytest
 
 from credits_core.ledger import Ledger, SchemaOutdated, SchemaTooNew
-from credits_core.ledger.schema import LATEST, MIGRATIONS, Migration, applied_version, migrate
+from credits_core.ledger.schema import (
+    LATEST,
+    MIGRATIONS,
+    Migration,
+    applied_version,
+    migrate,
+)
 from tests.ledger.support import funded
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
+NUMBERED = list(range(1, LATEST + 1))
 
 
 def versions(path: str) -> list[int]:
@@ -38,7 +45,7 @@ def old_ledger(path: str, version: int) -> None:
 
 def test_a_new_ledger_records_every_migration(db_path):
     Ledger.open(db_path).close()
-    assert versions(db_path) == [m.version for m in MIGRATIONS] == list(range(1, LATEST + 1))
+    assert versions(db_path) == [m.version for m in MIGRATIONS] == NUMBERED
 
 
 def test_opening_an_older_ledger_upgrades_it_and_keeps_its_data(db_path):
@@ -48,7 +55,7 @@ def test_opening_an_older_ledger_upgrades_it_and_keeps_its_data(db_path):
         ledger.grant("u_old", 70, kind="topup", idempotency_key="needs-migration-2")
         assert tuple(ledger.balance("u_old")) == (70, 0, 70)
         assert ledger.check_invariants() == []
-    assert versions(db_path) == list(range(1, LATEST + 1))
+    assert versions(db_path) == NUMBERED
 
 
 def test_a_failing_upgrade_leaves_the_old_schema_whole(db_path):

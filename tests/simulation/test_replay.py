@@ -139,7 +139,7 @@ def test_vectorized_paths_agree_with_a_plain_loop_per_user(demo_ledger, draft, b
 def result_keys(ledger, draft, book):
     """(model, charged, credits under the draft) of every usage key of the window; the
     demo's prices do not depend on the plan's day, only on the model and the charge."""
-    from credits_core.simulation.replay import USAGE, default_moment, reprice
+    from credits_core.simulation.reprice import USAGE, default_moment, reprice
 
     since = DEMO_END - pd.Timedelta(days=30)
     keys = ledger.snapshot(lambda cur: cur.execute(USAGE, [since, DEMO_END]).df())

@@ -1,12 +1,12 @@
-"""Filters and group-by of a usage export, turned into one parameterised SQL relation.
+"""A usage export as one parameterised SQL relation over the ledger's read surface
+(schema migration 8), with the price book's provider, modality and costs joined in.
 
-`UsageQuery` is the analyst's request (checked on creation). `relation_sql` gives the
-SELECT over the ledger's tables with the data dictionary's types, `coded_sql` the same
+`relation_sql` gives the SELECT with the data dictionary's types, `coded_sql` the same
 rows with the text columns as ENUM codes (what `COPY ... TO` writes, see below): filters
 are bound parameters (lists as `IN (SELECT unnest($list))`), identifiers come only from
-the fixed tables below. `Export.prepare` makes the temporary types and lookups on a
-cursor, so that the relation can be previewed, counted or copied to a file by DuckDB in
-one read snapshot.
+the fixed tables below. `prepare` makes the temporary types and lookups on a cursor, so
+that the relation can be previewed, counted or copied to a file by DuckDB in one read
+snapshot.
 
 Usage events are journal entries. A generation counts once, by its outcome: a capture,
 a release that captured nothing, or an expiry (a reserve entry is not counted; the
@@ -15,57 +15,12 @@ release of the rest of a partial capture is not a generation).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
-from typing import TypeVar
-
 import duckdb
-import pandas as pd
 
 from credits_core.export import lookups
-from credits_core.export.columns import KEYS, Column, columns_of
-from credits_core.export.errors import (
-    InvalidTimeRange,
-    UnknownEventKind,
-    UnknownGrouping,
-    UnknownProvider,
-)
-from credits_core.ledger import Ledger
+from credits_core.export.request import EVENT_KINDS, UsageQuery
 from credits_core.pricing import PriceBook
 
-T = TypeVar("T")
-
-# export name -> journal entry kind
-EVENT_KINDS = {
-    "capture": "capture",
-    "release": "release",
-    "expiry": "expire",
-    "grant": "grant",
-    "refund": "refund",
-    "adjustment": "adjust",
-}
-KIND_ALIASES = {
-    "captures": "capture",
-    "releases": "release",
-    "expiries": "expiry",
-    "expire": "expiry",
-    "grants": "grant",
-    "refunds": "refund",
-    "adjustments": "adjustment",
-    "adjust": "adjustment",
-}
-# group-by name -> key column
-GROUPINGS = {
-    "user": "user_id",
-    "model": "model",
-    "provider": "provider",
-    "plan": "plan",
-    "day": "day",
-    "week": "week",
-    "month": "month",
-}
 # The UTC wall clock of `ts` is make_timestamp(epoch_us(ts)): the same TIMESTAMP as
 # `ts AT TIME ZONE 'UTC'`, by arithmetic instead of a time zone lookup (10x faster).
 UTC_SQL = "make_timestamp(epoch_us(ts))"
@@ -80,109 +35,10 @@ KEY_SQL = {
 }
 MONTH_SQL = KEY_SQL["month"]
 
-
-@dataclass(frozen=True)
-class UsageQuery:
-    """What to export: events in [since, until) matching every filter given (an empty
-    filter matches everything), one row per event or grouped by `group_by`. Lists may
-    be any iterable or a comma-separated string; they are kept as tuples."""
-
-    since: datetime | date | None = None
-    until: datetime | date | None = None
-    users: tuple[str, ...] = ()
-    models: tuple[str, ...] = ()
-    providers: tuple[str, ...] = ()
-    plans: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ()
-    group_by: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        since, until = _moment(self.since, "from"), _moment(self.until, "to")
-        if since is not None and until is not None and since >= until:
-            raise InvalidTimeRange(f"'from' ({since:%Y-%m-%d %H:%M}) is not before 'to' "
-                                   f"({until:%Y-%m-%d %H:%M}).")  # fmt: skip
-        object.__setattr__(self, "since", since)
-        object.__setattr__(self, "until", until)
-        for name in ("users", "models", "providers", "plans"):
-            object.__setattr__(self, name, _texts(getattr(self, name)))
-        object.__setattr__(self, "kinds", tuple(_kind(k) for k in _texts(self.kinds)))
-        object.__setattr__(self, "group_by", _grouping(_texts(self.group_by)))
-
-    def file_stem(self) -> str:
-        """A file name (without extension) that says what the export holds: its days
-        (both included), filters and grouping, e.g.
-        `usage-2026-11-01-to-2026-11-30-providers-google-kinds-capture-by-model-day`."""
-        parts = ["usage"]
-        if self.since is not None:
-            parts.append(f"{self.since:%Y-%m-%d}")
-        if self.until is not None:
-            last = self.until - timedelta(days=1) if self.until.time() == time(0) else self.until
-            parts += ["to", f"{last:%Y-%m-%d}"]
-        for name in ("users", "models", "providers", "plans", "kinds"):
-            values = getattr(self, name)
-            if values:
-                more = [f"and-{len(values) - 3}-more"] if len(values) > 3 else []
-                parts += [name, *values[:3], *more]
-        parts += ["by", *self.group_by] if self.group_by else ["events"]
-        slug = "-".join(parts).lower()
-        return re.sub(r"[^a-z0-9.]+", "-", slug).strip("-")[:180]
-
-    @property
-    def key_columns(self) -> tuple[str, ...]:
-        """The key columns of the grouped shape, in the data dictionary's order."""
-        wanted = {GROUPINGS[g] for g in self.group_by}
-        return tuple(key for key in KEYS if key in wanted)
-
-    @property
-    def columns(self) -> tuple[Column, ...]:
-        return columns_of(self.key_columns)
-
-    @property
-    def has_month(self) -> bool:
-        """Whether each row falls in one month (a week may straddle two)."""
-        return not self.group_by or bool({"day", "month"} & set(self.key_columns))
-
-
-def _moment(value: object, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime.combine(value, time.min, UTC)
-    raise InvalidTimeRange(f"'{name}' must be a date or a datetime, not {value!r}.")
-
-
-def _texts(values: Iterable[str] | str) -> tuple[str, ...]:
-    if isinstance(values, str):
-        values = values.split(",")
-    return tuple(dict.fromkeys(v.strip() for v in values if v and v.strip()))
-
-
-def _kind(name: str) -> str:
-    kind = KIND_ALIASES.get(name.lower(), name.lower())
-    if kind not in EVENT_KINDS:
-        raise UnknownEventKind(name, EVENT_KINDS)
-    return kind
-
-
-def _grouping(names: tuple[str, ...]) -> tuple[str, ...]:
-    chosen = []
-    for name in names:
-        if name.lower() == "none":
-            continue
-        if name.lower() not in GROUPINGS:
-            raise UnknownGrouping(name, ("none", *GROUPINGS))
-        chosen.append(name.lower())
-    return tuple(chosen)
-
-
-# --------------------------------------------------------------------------- SQL
-#
 # Where the time goes in a big export is mostly the Parquet writer, and in it the text
 # columns: for a VARCHAR column it hashes every row's string into a dictionary (or gives
 # up and writes it plainly). So the *coded* relation gives the text columns as ENUMs of
-# temporary types that `Export.prepare` makes on the cursor from the snapshot's own values
+# temporary types that `prepare` makes on the cursor from the snapshot's own values
 # (kinds, plans, models, providers, modalities, and users: one code per account, taken
 # from the account the entry belongs to, which is the entry's own user in a sound ledger).
 # An ENUM is written as the same dictionary-encoded string column straight from its codes
@@ -203,14 +59,14 @@ CREATE OR REPLACE TEMP TABLE export_recorded AS  -- each distinct metadata, read
 SELECT model, metadata, captured, metadata ->> 'reserved' AS reserved,
        (metadata -> 'options')::VARCHAR AS options
 FROM (SELECT model, metadata, bool_or(kind = 'capture') AS captured
-      FROM journal WHERE kind IN ('capture', 'release') AND metadata IS NOT NULL
+      FROM ledger_journal WHERE kind IN ('capture', 'release') AND metadata IS NOT NULL
       GROUP BY model, metadata)
 """
 OPTIONS_RECORDED_SQL = """
 SELECT DISTINCT model, options FROM export_recorded WHERE captured AND options IS NOT NULL
 UNION
 SELECT DISTINCT coalesce(model, metadata ->> 'model'), options::VARCHAR
-FROM holds
+FROM ledger_holds
 WHERE options IS NOT NULL AND provider_cost_usd IS NULL
 """
 # Every account, and for journal entries whose account is missing (none in a sound
@@ -219,16 +75,16 @@ WHERE options IS NOT NULL AND provider_cost_usd IS NULL
 # directly (a perfect hash join) instead of probing a hash table per entry.
 ACCOUNTS_SQL = (
     "CREATE OR REPLACE TEMP TABLE export_account_rows AS "
-    "SELECT account_no, user_id, plan FROM accounts"
+    "SELECT account_no, user_id, plan FROM ledger_accounts"
 )
 MISSING_ACCOUNTS_SQL = (
-    "SELECT (SELECT count(*) FROM journal) "
-    "- (SELECT count(*) FROM journal JOIN accounts USING (account_no))"
+    "SELECT (SELECT count(*) FROM ledger_journal) "
+    "- (SELECT count(*) FROM ledger_journal JOIN ledger_accounts USING (account_no))"
 )
 MISSING_ACCOUNT_ROWS_SQL = (
     "INSERT INTO export_account_rows "
-    "SELECT account_no, min(user_id), NULL FROM journal "
-    "WHERE account_no NOT IN (SELECT account_no FROM accounts) GROUP BY account_no"
+    "SELECT account_no, min(user_id), NULL FROM ledger_journal "
+    "WHERE account_no NOT IN (SELECT account_no FROM ledger_accounts) GROUP BY account_no"
 )
 TYPES_SQL = (  # after export_book_models, export_sku_frame, export_account_rows exist
     f"CREATE OR REPLACE TEMP TYPE export_kind AS ENUM ({KINDS_SQL})",
@@ -239,8 +95,10 @@ TYPES_SQL = (  # after export_book_models, export_sku_frame, export_account_rows
     "SELECT plan FROM export_sku_frame WHERE plan <> '') WHERE plan IS NOT NULL ORDER BY ALL)",
     "CREATE OR REPLACE TEMP TYPE export_model AS ENUM ("
     "SELECT DISTINCT model FROM (SELECT model FROM export_book_models "
-    "UNION ALL SELECT DISTINCT model FROM journal UNION ALL SELECT model FROM holds "
-    "UNION ALL SELECT metadata ->> 'model' FROM holds) WHERE model IS NOT NULL ORDER BY ALL)",
+    "UNION ALL SELECT DISTINCT model FROM ledger_journal "
+    "UNION ALL SELECT model FROM ledger_holds "
+    "UNION ALL SELECT metadata ->> 'model' FROM ledger_holds) "
+    "WHERE model IS NOT NULL ORDER BY ALL)",
     "CREATE OR REPLACE TEMP TYPE export_provider AS ENUM ("
     "SELECT DISTINCT provider FROM export_book_models WHERE provider IS NOT NULL ORDER BY ALL)",
     "CREATE OR REPLACE TEMP TYPE export_modality AS ENUM ("
@@ -279,7 +137,7 @@ WITH bulk AS (  -- usage booked in bulk (apply_usage): one entry per generation,
            CASE WHEN j.kind = 'capture' THEN -j.credits  -- a failure reserved what its
                 ELSE md.reserved END AS credits_reserved,  -- metadata says
            md.options_cost AS quoted_cost  -- its options, priced
-    FROM (SELECT * FROM journal
+    FROM (SELECT * FROM ledger_journal
           WHERE kind IN ('capture', 'release') AND held = 0 AND {entry_conditions}) AS j
     LEFT JOIN export_metadata AS md  -- one row per (model, metadata) the journal has
         ON md.model IS NOT DISTINCT FROM j.model AND md.metadata IS NOT DISTINCT FROM j.metadata
@@ -294,10 +152,10 @@ other AS (  -- the entries of holds, grants, refunds, adjustments: few, so join 
                   OR (j.kind = 'release' AND coalesce(h.captured, 0) = 0) THEN h.credits
            END AS credits_reserved,
            coalesce(h.provider_cost_usd, oc.provider_cost_usd) AS quoted_cost
-    FROM (SELECT * FROM journal
+    FROM (SELECT * FROM ledger_journal
           WHERE NOT (kind IN ('capture', 'release') AND held = 0)
             AND {entry_conditions}) AS j
-    LEFT JOIN holds AS h USING (transaction_id)
+    LEFT JOIN ledger_holds AS h USING (transaction_id)
     LEFT JOIN refunded AS r USING (transaction_id)
     LEFT JOIN export_models AS m
         ON m.model = coalesce(j.model, h.model, h.metadata ->> 'model', r.model)
@@ -334,9 +192,9 @@ WHERE {event_conditions}
 """
 REFUNDED_SQL = """refunded AS (  -- refund entries carry no model: the refunded capture has it
     SELECT transaction_id, any_value(model) AS model
-    FROM journal
+    FROM ledger_journal
     WHERE kind = 'capture' AND transaction_id IN (
-        SELECT transaction_id FROM journal WHERE kind = 'refund' AND {entry_conditions})
+        SELECT transaction_id FROM ledger_journal WHERE kind = 'refund' AND {entry_conditions})
     GROUP BY transaction_id
 )"""
 NO_REFUNDS_SQL = """refunded AS (  -- refunds are not exported
@@ -379,38 +237,40 @@ def coded_sql(query: UsageQuery, credit_usd: float) -> tuple[str, dict[str, obje
     of TEXT_COLUMNS differ from the data dictionary."""
     kinds = [EVENT_KINDS[k] for k in query.kinds or EVENT_KINDS]
     params: dict[str, object] = {"credit_usd": credit_usd, "kinds": kinds}
-    entry_conditions = ["list_contains($kinds, kind::VARCHAR)"]
-    event_conditions = ["true"]
-    for filters, conditions in (
-        (ENTRY_FILTERS, entry_conditions),
-        (EVENT_FILTERS, event_conditions),
-    ):
-        for name, condition in filters.items():
-            value = getattr(query, name)
-            if value:
-                conditions.append(condition)
-                params[name] = list(value) if isinstance(value, tuple) else value
-    entries = " AND ".join(entry_conditions)
+    entries = " AND ".join(["list_contains($kinds, kind::VARCHAR)",
+                            *_conditions(query, ENTRY_FILTERS, params)])  # fmt: skip
     refunded = REFUNDED_SQL if "refund" in (query.kinds or EVENT_KINDS) else NO_REFUNDS_SQL
     events = EVENTS_SQL.format(
         entry_conditions=entries,
         refunded=refunded.format(entry_conditions=entries),
-        event_conditions=" AND ".join(event_conditions),
+        event_conditions=" AND ".join(["true", *_conditions(query, EVENT_FILTERS, params)]),
         # the account's user (one ENUM code per account), which is the entry's in a sound
         # ledger; the entry's own text when only some users are exported
         user_id="ev.user_id" if query.users else "a.user_id",
     )
-    if not query.group_by:
-        return events, params
-    keys = query.key_columns
+    return (_grouped(events, query.key_columns) if query.group_by else events), params
+
+
+def _conditions(query: UsageQuery, filters: dict[str, str], params: dict) -> list[str]:
+    """The conditions of the filters the query sets; their values go into `params`."""
+    conditions = []
+    for name, condition in filters.items():
+        value = getattr(query, name)
+        if value:
+            conditions.append(condition)
+            params[name] = list(value) if isinstance(value, tuple) else value
+    return conditions
+
+
+def _grouped(events: str, keys: tuple[str, ...]) -> str:
+    """The events grouped by `keys`, text keys as VARCHAR, in key order."""
     texts = [key for key in keys if key in TEXT_COLUMNS]
     outer = f"* REPLACE ({', '.join(f'{k}::VARCHAR AS {k}' for k in texts)})" if texts else "*"
-    grouped = (
+    return (
         f"SELECT {outer} FROM (\n"
         f"SELECT {', '.join(KEY_SQL[k] for k in keys)},{MEASURES_SQL}"
         f"FROM ({events}) AS usage\nGROUP BY ALL\n) AS groups\nORDER BY {', '.join(keys)}"
     )
-    return grouped, params
 
 
 def relation_sql(query: UsageQuery, credit_usd: float) -> tuple[str, dict[str, object]]:
@@ -426,69 +286,18 @@ def relation_sql(query: UsageQuery, credit_usd: float) -> tuple[str, dict[str, o
     return f"SELECT {columns} FROM ({sql}) AS coded", params
 
 
-# --------------------------------------------------------------------------- running it
-
-
-def read_snapshot(ledger: Ledger, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-    """Run `work` on a cursor of the ledger's own connection, in one read snapshot (the
-    dashboard holds the file read-write, so no other connection could open it)."""
-    return ledger.snapshot(work)
-
-
-@dataclass(frozen=True)
-class Export:
-    """A UsageQuery bound to a price book: its SQL, ready to run on a ledger cursor."""
-
-    query: UsageQuery
-    book: PriceBook = field(repr=False)
-
-    def __post_init__(self) -> None:
-        """Providers are checked against the price book, ignoring case."""
-        known = {p.casefold(): p for v in self.book.versions for p in v.providers}
-        providers = []
-        for name in self.query.providers:
-            if name.casefold() not in known:
-                raise UnknownProvider(name, sorted(set(known.values())))
-            providers.append(known[name.casefold()])
-        object.__setattr__(self, "query", replace(self.query, providers=tuple(providers)))
-
-    @property
-    def credit_usd(self) -> float:
-        return float(self.book.versions[-1].credit_usd)
-
-    def sql(self) -> tuple[str, dict[str, object]]:
-        """The relation with the data dictionary's column types."""
-        return relation_sql(self.query, self.credit_usd)
-
-    def file_sql(self) -> tuple[str, dict[str, object]]:
-        """The relation for `COPY ... TO`: the same rows and values, text key columns as
-        ENUM codes (CSV, JSON and Parquet write them as the same strings)."""
-        return coded_sql(self.query, self.credit_usd)
-
-    def prepare(self, cur: duckdb.DuckDBPyConnection) -> None:
-        """Make the temporary types and lookups the relation joins, on this cursor only
-        (they go with it). Run it in the snapshot the relation is read in."""
-        cur.register("export_book_models", lookups.models_table(self.book))
-        cur.register("export_sku_frame", lookups.sku_costs_table(self.book))
-        cur.execute(RECORDED_SQL)
-        recorded = [tuple(row) for row in cur.execute(OPTIONS_RECORDED_SQL).fetchall()]
-        cur.register("export_option_costs", lookups.option_costs_table(self.book, recorded))
-        cur.execute(ACCOUNTS_SQL)
-        (missing,) = cur.execute(MISSING_ACCOUNTS_SQL).fetchone()
-        if missing:
-            cur.execute(MISSING_ACCOUNT_ROWS_SQL)
-        for statement in (*TYPES_SQL, *LOOKUPS_SQL):
-            cur.execute(statement)
-
-    def count(self, cur: duckdb.DuckDBPyConnection) -> int:
-        sql, params = self.file_sql()
-        (rows,) = cur.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()
-        return int(rows)
-
-    def head(self, cur: duckdb.DuckDBPyConnection, limit: int) -> pd.DataFrame:
-        """The first rows: events newest first, groups in key order."""
-        sql, params = self.sql()
-        order = "" if self.query.group_by else "ORDER BY ts DESC, transaction_id"
-        return cur.execute(
-            f"SELECT * FROM ({sql}) {order} LIMIT $limit", {**params, "limit": limit}
-        ).df()
+def prepare(cur: duckdb.DuckDBPyConnection, book: PriceBook) -> None:
+    """Make the temporary types and lookups the relation joins, from the snapshot's own
+    values and the price book, on this cursor only (they go with it). Run it in the
+    snapshot the relation is read in."""
+    cur.register("export_book_models", lookups.models_table(book))
+    cur.register("export_sku_frame", lookups.sku_costs_table(book))
+    cur.execute(RECORDED_SQL)
+    recorded = [tuple(row) for row in cur.execute(OPTIONS_RECORDED_SQL).fetchall()]
+    cur.register("export_option_costs", lookups.option_costs_table(book, recorded))
+    cur.execute(ACCOUNTS_SQL)
+    (missing,) = cur.execute(MISSING_ACCOUNTS_SQL).fetchone()
+    if missing:
+        cur.execute(MISSING_ACCOUNT_ROWS_SQL)
+    for statement in (*TYPES_SQL, *LOOKUPS_SQL):
+        cur.execute(statement)
