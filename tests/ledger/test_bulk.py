@@ -1,4 +1,4 @@
-"""Bulk writes (bulk.py): apply_usage, grant_many and create_accounts."""
+"""Bulk writes (ledger/bulk/): apply_usage, grant_many and create_accounts."""
 
 from __future__ import annotations
 
