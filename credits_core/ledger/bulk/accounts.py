@@ -22,7 +22,7 @@ def create_accounts(cur: duckdb.DuckDBPyConnection, now: datetime, accounts: pd.
             "create_accounts: some users already have an account.",
             [(row, "an account with this user_id exists") for (row,) in existing],
         )
-    cur.execute(
+    (inserted,) = cur.execute(
         """
         INSERT INTO accounts (user_id, account_no, email, plan, created_at)
         SELECT user_id,
@@ -32,5 +32,6 @@ def create_accounts(cur: duckdb.DuckDBPyConnection, now: datetime, accounts: pd.
         FROM new_accounts
         """,
         [now],
-    )
+    ).fetchone()
+    assert inserted == len(accounts), (inserted, len(accounts))
     return len(accounts)

@@ -31,12 +31,13 @@ def grant_many(cur: duckdb.DuckDBPyConnection, now: datetime, grants: pd.DataFra
         metadata=None,
     )
     numbered = number_entries(cur, entries)
+    assert len(numbered) == len(grants), "a granted user has no balance row"
     numbered["grant_id"] = (
         "grant-" + numbered["account_no"].astype(str) + "-" + numbered["seq"].astype(str)
     )
     numbered["transaction_id"] = numbered["grant_id"]
     cur.register("new_grants", numbered)
-    cur.execute(
+    (inserted,) = cur.execute(
         """
         INSERT INTO grants (grant_id, user_id, kind, credits, remaining, priority,
                             expires_at, created_at, grant_seq, transaction_id, reason, actor)
@@ -44,7 +45,8 @@ def grant_many(cur: duckdb.DuckDBPyConnection, now: datetime, grants: pd.DataFra
                transaction_id, reason, actor
         FROM new_grants
         """
-    )
+    ).fetchone()
+    assert inserted == len(numbered), (inserted, len(numbered))
     post_frame(cur, numbered.assign(kind="grant"))
     result = numbered.sort_values("ord").set_index("row").rename_axis(None)
     columns = ["user_id", "grant_id", "credits", "kind", "priority", "expires_at"]

@@ -165,6 +165,10 @@ def _book(
     account_no = accounts["account_no"].to_numpy()[position]
     spent_before = _exclusive_group_cumsum(position, spent)
     balance_after = accounts["total"].to_numpy()[position] - spent_before - spent
+    held_after = accounts["held"].to_numpy()[position]
+    # every entry leaves at least the held credits in the balance (the fit kept spending
+    # within what live grants hold), so the journal's running balance never goes wrong
+    assert np.all(balance_after >= held_after), "a booked event spends held credits"
     made = pc.binary_join_element_wise(
         "use", pc.cast(pa.array(account_no), pa.string()), pc.cast(pa.array(seq), pa.string()), "-"
     )
@@ -179,14 +183,14 @@ def _book(
             "credits": -spent,
             "reserved": usage.credits[booked],
             "balance_after": balance_after,
-            "held_after": accounts["held"].to_numpy()[position],
+            "held_after": held_after,
             "transaction_id": ids,
             "model": _column(usage.model, booked),
             "metadata": _column(usage.options, booked),
         }
     )
     cur.register("usage_rows", rows)
-    cur.execute(
+    (posted,) = cur.execute(
         """
         INSERT INTO journal
         SELECT account_no, seq, user_id, ts,
@@ -200,7 +204,8 @@ def _book(
         FROM usage_rows
         """,
         [reason, actor],
-    )
+    ).fetchone()
+    assert posted == len(booked), (posted, len(booked))  # one entry per booked event
     (moved,) = cur.execute(
         """
         UPDATE accounts
@@ -230,16 +235,19 @@ def _burn(
     remaining = live["remaining"].to_numpy()
     before = _exclusive_group_cumsum(owner, remaining)
     taken = np.clip(used[owner] - before, 0, remaining)
+    # the draw covers every spent credit: each user's live grants held what they spent
+    assert np.array_equal(_group_sums(owner, taken, len(accounts)), used), "a short draw"
     burnt = pd.DataFrame({"grant_id": live["grant_id"], "taken": taken})[taken > 0]
     if burnt.empty:
         return
     cur.register("burnt", burnt)
-    cur.execute(
+    (changed,) = cur.execute(
         """
         UPDATE grants SET remaining = grants.remaining - b.taken
         FROM burnt AS b WHERE grants.grant_id = b.grant_id
         """
-    )
+    ).fetchone()
+    assert changed == len(burnt), (changed, len(burnt))  # each drawn grant once
 
 
 def _outcome(
