@@ -17,7 +17,7 @@ REFRESH = timedelta(seconds=5)
 identity = shell.page("Low-credit alerts", Action.READ_ALERTS)
 ledger = shell.ledger()
 try:
-    rules = alerts.AlertRules.load()
+    rules = shell.alert_rules()  # read again as soon as the file changes (a saved edit)
 except CreditsError as error:
     st.error(str(error))
     st.stop()

@@ -1,7 +1,7 @@
 """Usage export: filters, a preview with the row count, downloads in each format, and
 the read-only SQL console for analysts."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import streamlit as st
 
@@ -10,9 +10,23 @@ from credits_core.access import Action
 from credits_core.errors import CreditsError
 from credits_core.export.formats import EXTENSIONS, XLSX_MAX_ROWS
 from credits_core.export.sql_console import Snapshots
+from credits_core.ledger import Ledger
 from pages import shell
 
 FORMAT_LABELS = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON lines", "xlsx": "XLSX"}
+PREVIEW_TTL = timedelta(minutes=1)
+PREVIEW_ROWS = 100
+
+
+@st.cache_data(ttl=PREVIEW_TTL, max_entries=64, show_spinner="Counting the export's rows...")
+def counted_preview(
+    path: str, query: export.UsageQuery, _ledger: Ledger
+) -> tuple[export.Preview, datetime]:
+    """The export's first rows and row count, and when they were counted: counted again
+    when a filter changes or after PREVIEW_TTL, not on every rerun of the page."""
+    usage = export.usage_export(query, shell.price_book())
+    return export.preview(_ledger, usage, limit=PREVIEW_ROWS), _ledger.now()
+
 
 identity = shell.page("Usage export", Action.EXPORT)
 ledger = shell.ledger()
@@ -48,13 +62,17 @@ try:
         group_by=grouping,
     )
     usage = export.usage_export(query, book)
-    shown = export.preview(ledger, usage, limit=100)
+    shown, counted_at = counted_preview(shell.database_path(), query, ledger)
 except CreditsError as error:
     st.error(str(error))
     st.stop()
 
 st.metric("Rows in the export", f"{shown.total_rows:,}")
-st.caption("First 100 rows. Column meanings: the README's data dictionary (Usage export).")
+st.caption(
+    f"First {PREVIEW_ROWS} rows, counted at {counted_at:%H:%M:%S} UTC (counted again after "
+    f"{PREVIEW_TTL.seconds} s or when a filter changes). Column meanings: the README's data "
+    "dictionary (Usage export)."
+)
 shell.table(shown.rows, key="export_preview")
 
 stem = query.file_stem()

@@ -76,7 +76,7 @@ own.
 Ids are made from the account and the entry number (``hold-7-42``, ``grant-7-1``,
 ``adj-``, ``refund-``, ``use-``), so the same calls build the same ledger.
 
-Bulk (bulk.py)
+Bulk (bulk/: frames checked, usage booked, grants and accounts written)
 
 ``apply_usage`` and ``grant_many`` are set-based over Arrow/pandas frames in one
 transaction (a batch is booked whole or not at all): running balances by cumulative

@@ -30,17 +30,22 @@ LIVE = "(expires_at IS NULL OR expires_at > ?) AND expired_at IS NULL"
 
 def draw(batch: Batch, sources: list[GrantState], amount: int) -> list[tuple[str, int]]:
     """Take `amount` from the sources in order: [(grant_id, credits taken), ...]. The
-    caller has checked that they hold that much."""
+    caller has checked that they hold that much; a draw that cannot be whole is refused
+    (asserted) before any grant changes, never returned short."""
+    held = sum(source.remaining for source in sources)
+    assert 0 < amount <= held, f"a draw of {amount} credits from grants holding {held}"
     taken = []
+    left = amount
     for source in sources:
-        if amount == 0:
+        if left == 0:
             break
-        take = min(source.remaining, amount)
+        take = min(source.remaining, left)
+        assert take > 0, f"grant {source.grant_id} has {source.remaining} credits to draw"
         source.remaining -= take
         batch.grant_changed(source)
         taken.append((source.grant_id, take))
-        amount -= take
-    assert amount == 0, f"a draw came {amount} credits short"
+        left -= take
+    assert left == 0 and sum(credits for _, credits in taken) == amount, (amount, taken)
     return taken
 
 
@@ -55,6 +60,7 @@ def give_back(
     """Return credits to the grants they came from; those of lapsed grants expire at once,
     with a `grant_expired` entry each."""
     for grant_id, credits in drawn:
+        assert credits > 0, f"{credits} credits given back to grant {grant_id}"
         grant = state.grants[grant_id]  # kept: a pending hold drew from it
         if grant.live(now):
             grant.remaining += credits
@@ -89,6 +95,7 @@ def create(
     transaction_id: str | None = None,
 ) -> Grant:
     """Create a grant and post its entry."""
+    assert credits > 0, f"a grant of {credits} credits"
     grant_id = state.next_id(prefix)
     grant = Grant(
         grant_id=grant_id,
@@ -103,7 +110,8 @@ def create(
         reason=reason,
         actor=actor,
     )
-    batch.post(
+    total_before = state.total
+    total_after = batch.post(
         state,
         now,
         entry_kind,
@@ -113,6 +121,7 @@ def create(
         reason=reason,
         actor=actor,
     )
+    assert total_after == total_before + credits, (grant_id, total_before, total_after)
     batch.add_grant(grant, state.entries)
     state.grants[grant_id] = GrantState(grant_id, credits, priority, expires_at, now, state.entries)
     return grant
@@ -154,15 +163,18 @@ def expire(cur: duckdb.DuckDBPyConnection, now: datetime) -> Sweep:
             "metadata": None,
         }
     )
-    post_frame(cur, number_entries(cur, entries))
+    numbered = number_entries(cur, entries)
+    assert len(numbered) == len(lapsed), "a lapsed grant's user has no balance row"
+    post_frame(cur, numbered)
     cur.register("lapsed", lapsed[["grant_id"]])
-    cur.execute(
+    (booked_out,) = cur.execute(
         """
         UPDATE grants SET remaining = 0, expired_at = ?
         WHERE grant_id IN (SELECT grant_id FROM lapsed)
         """,
         [now],
-    )
+    ).fetchone()
+    assert booked_out == len(lapsed), (booked_out, len(lapsed))
     return Sweep(len(lapsed), int(lapsed["remaining"].sum()), tuple(lapsed["grant_id"]))
 
 

@@ -328,6 +328,107 @@ READ_SURFACE = Migration(
     ),
 )
 
+
+def _swap(table: str, columns: str, create: str) -> tuple[str, ...]:
+    """Statements that copy `table` into its new form (`create` makes `{table}_new`) and
+    put the copy in its place."""
+    return (
+        create,
+        f"INSERT INTO {table}_new ({columns}) SELECT {columns} FROM {table}",
+        f"DROP TABLE {table}",
+        f"ALTER TABLE {table}_new RENAME TO {table}",
+    )
+
+
+# The balance rows, grants and holds again, each rule of their compound CHECK constraints
+# on its own, so that a violation names the rule it breaks (DuckDB's error quotes the
+# failing CHECK's expression, e.g. `CHECK((remaining <= credits))`). DuckDB cannot alter a
+# CHECK: each table is copied into its new form and swapped in (the journal, the large
+# table, has no CHECK and is not copied); its index is made again.
+ONE_RULE_PER_CHECK = Migration(
+    9,
+    "one rule per CHECK constraint: accounts, grants and holds",
+    (
+        *_swap(
+            "accounts",
+            "user_id, account_no, email, plan, created_at, total, held, entries",
+            """
+            CREATE TABLE accounts_new (
+                user_id     VARCHAR PRIMARY KEY,
+                account_no  INTEGER NOT NULL UNIQUE,
+                email       VARCHAR,
+                plan        VARCHAR,
+                created_at  TIMESTAMPTZ NOT NULL,
+                total       BIGINT NOT NULL DEFAULT 0,   -- sum of journal credits
+                held        BIGINT NOT NULL DEFAULT 0,   -- sum of journal held
+                entries     BIGINT NOT NULL DEFAULT 0,   -- journal entries so far (last seq)
+                CHECK (held >= 0),
+                CHECK (total >= held)
+            )
+            """,
+        ),
+        *_swap(
+            "grants",
+            "grant_id, user_id, kind, credits, remaining, priority, expires_at, created_at, "
+            "grant_seq, transaction_id, reason, actor, expired_at",
+            """
+            CREATE TABLE grants_new (
+                grant_id        VARCHAR PRIMARY KEY,
+                user_id         VARCHAR NOT NULL,
+                kind            VARCHAR NOT NULL,
+                credits         BIGINT NOT NULL,
+                remaining       BIGINT NOT NULL,
+                priority        INTEGER NOT NULL,
+                expires_at      TIMESTAMPTZ,
+                created_at      TIMESTAMPTZ NOT NULL,
+                grant_seq       BIGINT NOT NULL,      -- the account entry that granted it
+                transaction_id  VARCHAR NOT NULL,
+                reason          VARCHAR,
+                actor           VARCHAR,
+                expired_at      TIMESTAMPTZ,          -- when expire_grants booked its expiry
+                CHECK (credits > 0),
+                CHECK (remaining >= 0),
+                CHECK (remaining <= credits)
+            )
+            """,
+        ),
+        "CREATE INDEX grants_by_user ON grants (user_id)",
+        *_swap(
+            "holds",
+            "transaction_id, user_id, credits, status, reason, actor, model, metadata, options, "
+            "price_book_version, created_at, expires_at, resolved_at, captured, released, "
+            "refunded_at, drawn, provider_cost_usd",
+            """
+            CREATE TABLE holds_new (
+                transaction_id      VARCHAR PRIMARY KEY,
+                user_id             VARCHAR NOT NULL,
+                credits             BIGINT NOT NULL,
+                status              VARCHAR NOT NULL, -- pending captured released expired
+                reason              VARCHAR,
+                actor               VARCHAR,
+                model               VARCHAR,
+                metadata            JSON,
+                options             JSON,
+                price_book_version  VARCHAR,
+                created_at          TIMESTAMPTZ NOT NULL,
+                expires_at          TIMESTAMPTZ NOT NULL,
+                resolved_at         TIMESTAMPTZ,
+                captured            BIGINT NOT NULL DEFAULT 0,
+                released            BIGINT NOT NULL DEFAULT 0,
+                refunded_at         TIMESTAMPTZ,
+                drawn               STRUCT(grant_id VARCHAR, credits BIGINT)[] NOT NULL,
+                provider_cost_usd   DOUBLE,
+                CHECK (credits > 0),
+                CHECK (captured >= 0),
+                CHECK (released >= 0),
+                CHECK (captured + released <= credits)
+            )
+            """,
+        ),
+        "CREATE INDEX holds_by_user ON holds (user_id)",
+    ),
+)
+
 MIGRATIONS = (
     CORE_TABLES,
     IDEMPOTENCY_KEYS,
@@ -337,16 +438,23 @@ MIGRATIONS = (
     ACCOUNT_BALANCES,
     REDO_AND_MARKS,
     READ_SURFACE,
+    ONE_RULE_PER_CHECK,
 )
-LATEST = MIGRATIONS[-1].version
+LATEST = max(migration.version for migration in MIGRATIONS)
 
 
-def applied_version(cur: duckdb.DuckDBPyConnection) -> int | None:
-    """The newest migration recorded in the file, or None when it has no ledger schema."""
+def applied_version(
+    cur: duckdb.DuckDBPyConnection, migrations: tuple[Migration, ...] = MIGRATIONS
+) -> int | None:
+    """The version the file is complete up to: its newest recorded migration, or, when one
+    of `migrations` numbered below that is missing (a reserved number filled in later),
+    the version just before the first missing one. None when it has no ledger schema."""
     if not _has_table(cur, "schema_migrations"):
         return None
-    (version,) = cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
-    return int(version)
+    recorded = _recorded(cur)
+    newest = max(recorded, default=0)
+    missing = [m.version for m in migrations if m.version < newest and m.version not in recorded]
+    return min(missing) - 1 if missing else newest
 
 
 def other_tables(cur: duckdb.DuckDBPyConnection) -> list[str]:
@@ -363,17 +471,18 @@ def migrate(
     migrations: tuple[Migration, ...] = MIGRATIONS,
     target: int | None = None,
 ) -> list[int]:
-    """Apply the missing migrations up to `target` in one transaction; return their versions."""
+    """Apply the migrations the file has not recorded, up to `target`, in version order and
+    in one transaction; return their versions."""
     cur.execute("BEGIN")
     try:
         cur.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
         )
-        done = applied_version(cur) or 0
+        recorded = _recorded(cur)
         applied = []
-        for migration in migrations:
-            if migration.version <= done or (target is not None and migration.version > target):
+        for migration in sorted(migrations, key=lambda m: m.version):
+            if migration.version in recorded or (target is not None and migration.version > target):
                 continue
             for statement in migration.statements:
                 cur.execute(statement)
@@ -387,6 +496,10 @@ def migrate(
         cur.execute("ROLLBACK")
         raise
     return applied
+
+
+def _recorded(cur: duckdb.DuckDBPyConnection) -> set[int]:
+    return {int(v) for (v,) in cur.execute("SELECT version FROM schema_migrations").fetchall()}
 
 
 def _has_table(cur: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -9,13 +9,18 @@ top-up rule looks at what is left. Credits burn in the ledger's order: priority 
 plan, top-up), soonest expiry, oldest. With fractional rates the deterministic run makes
 floor(rate x (day + 1)) - floor(rate x day) generations on a day, so that the average is
 exact.
+
+`ScenarioForm` is the simulator page's form as typed; `ScenarioForm.scenario` applies its
+rules: empty monthly credits mean the plan's, 0 days of expiry mean never, and a real
+user's state (sources.current_state_of) replaces the form's plan fields.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Literal
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -46,6 +51,9 @@ OptionValue = str | int | bool
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+FrozenModel = TypeVar("FrozenModel", bound=Frozen)
 
 
 class PlanTerms(Frozen):
@@ -136,13 +144,86 @@ class Scenario(Frozen):
     @classmethod
     def build(cls, **fields: object) -> Scenario:
         """Check the inputs; InvalidScenario lists every problem as `field: reason`."""
-        try:
-            return cls.model_validate(fields)
-        except ValidationError as error:
-            raise InvalidScenario(scenario_problems(error)) from None
+        return checked(cls, fields)
 
     def day_start(self, day: int) -> datetime:
         return self.start + timedelta(days=day)
+
+
+@dataclass(frozen=True)
+class ScenarioForm:
+    """The balance simulator's form as typed, before its rules apply (see `scenario`).
+
+    `monthly_credits` None (left empty): the plan's own; `expire_after_days` 0: plan
+    credits never expire; `start_day` is a UTC day, the scenario starts at its midnight.
+    Top-up packs are the size and price of plans.toml's `topup`."""
+
+    plan: str
+    start_day: date
+    horizon_days: int
+    mix: tuple[MixItem, ...] = ()
+    monthly_credits: int | None = None
+    expire_after_days: int = CYCLE_DAYS
+    first_grant_day: int = 0
+    starting_balance: int = 0  # never expires, also on top of a real user's credits
+    topup_kind: str = "none"
+    threshold: int = 0
+    packs: int = 1
+    target: int = 0
+    user_id: str = ""  # a real user, for their usage, their credits and the sandbox
+    from_user: bool = False  # start from that user's plan and credits instead of the form's
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.start_day, time.min, UTC)
+
+    @property
+    def starting_user(self) -> str | None:
+        """The user whose plan and credits replace the form's, when there is one."""
+        user_id = self.user_id.strip()
+        return user_id if self.from_user and user_id else None
+
+    def plan_terms(self, plans: Plans) -> PlanTerms:
+        """The plan as the form sets it: empty monthly credits are the plan's; 0 days of
+        expiry mean plan credits never expire."""
+        terms = PlanTerms.from_plans(self.plan, plans)
+        monthly = terms.monthly_credits if self.monthly_credits is None else self.monthly_credits
+        expire = None if self.expire_after_days == 0 else self.expire_after_days
+        changed = {"monthly_credits": monthly, "credits_expire_after_days": expire}
+        return checked(PlanTerms, {**terms.model_dump(), **changed})
+
+    def scenario(self, plans: Plans, user_state: Mapping[str, object] | None = None) -> Scenario:
+        """The scenario the form describes. `user_state` (the Scenario fields of
+        sources.current_state_of for `starting_user`) replaces the form's plan, monthly
+        credits, expiry and first renewal with the user's plan, credits and renewal."""
+        if user_state is None:
+            fields = {"plan": self.plan_terms(plans), "first_grant_day": self.first_grant_day}
+        else:
+            fields = dict(user_state)
+        topup = {
+            "kind": self.topup_kind,
+            "threshold": self.threshold,
+            "packs": self.packs,
+            "target": self.target,
+            "pack_credits": plans.topup.pack_credits,
+            "pack_price_usd": plans.topup.pack_price_usd,
+        }
+        return Scenario.build(
+            **fields,
+            start=self.start,
+            horizon_days=self.horizon_days,
+            starting_balance=self.starting_balance,
+            topup=topup,
+            mix=self.mix,
+        )
+
+
+def checked(model: type[FrozenModel], fields: Mapping[str, object]) -> FrozenModel:
+    """`model` made from `fields`; InvalidScenario lists every problem as `field: reason`."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as error:
+        raise InvalidScenario(scenario_problems(error)) from None
 
 
 def scenario_problems(error: ValidationError) -> str:

@@ -1,4 +1,5 @@
-"""What every page shares: the cached price book and ledger, who is signed in, the menu.
+"""What every page shares: the cached price book, ledger, plans and alert rules, who is
+signed in, the menu.
 
 This folder is a subfolder of `pages/`, so Streamlit does not list it as a page.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -16,6 +18,7 @@ from pandas.io.formats.style import Styler
 from credits_core import alerts
 from credits_core.access import Action, Identity, who
 from credits_core.ledger import Ledger
+from credits_core.plans import DEFAULT_PLANS_FILE, Plans
 from credits_core.pricing import PriceBook
 from pages.shell import columns
 
@@ -60,6 +63,44 @@ def database_path() -> str:
 @st.cache_resource
 def price_book() -> PriceBook:
     return PriceBook.load()
+
+
+def plans() -> Plans:
+    """data/plans.toml, read again as soon as the file changes."""
+    stamp = file_stamp(DEFAULT_PLANS_FILE)
+    if stamp is None:  # missing or unreadable: load says what is wrong, nothing is cached
+        return Plans.load()
+    return _plans(str(DEFAULT_PLANS_FILE), stamp)
+
+
+def alert_rules() -> alerts.AlertRules:
+    """The alert rules file ($CREDITS_ALERT_RULES or data/alert_rules.toml), read again as
+    soon as it changes: a rules edit saved from the dashboard shows on the next rerun."""
+    path = alerts.AlertRules.default_path()
+    stamp = file_stamp(path)
+    if stamp is None:  # missing or unreadable: load says what is wrong, nothing is cached
+        return alerts.AlertRules.load(path)
+    return _alert_rules(str(path), stamp)
+
+
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is edited or replaced: its modification time in
+    nanoseconds, size and inode (an atomic save renames a new file over the old one)."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return (found.st_mtime_ns, found.st_size, found.st_ino)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _plans(path: str, stamp: tuple[int, int, int]) -> Plans:
+    return Plans.load(path)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _alert_rules(path: str, stamp: tuple[int, int, int]) -> alerts.AlertRules:
+    return alerts.AlertRules.load(path)
 
 
 def ledger() -> Ledger:

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from credits_core.demo import DemoSpec, build
@@ -22,6 +23,7 @@ def demo_db(tmp_path_factory) -> Path:
 @pytest.fixture
 def open_page(demo_db, monkeypatch):
     monkeypatch.setenv("CREDITS_DB", str(demo_db))
+    st.cache_data.clear()  # each test starts as a fresh server would (AppTest shares them)
 
     def open_(page: str | None = None, *, email: str | None = None, **query) -> AppTest:
         """Run the app on `page`; with `email`, as that person signed in through the

@@ -154,3 +154,22 @@ def test_a_broken_rules_file_is_an_error_not_a_traceback(
     monkeypatch.setenv("CREDITS_ALERT_RULES", str(broken))
     app = open_page(PAGE)
     assert "broken.toml" in app.error[0].value
+
+
+def test_a_rules_edit_saved_on_the_page_shows_on_the_next_rerun(open_page, alerts_db):
+    app = open_page(PAGE, email="pat@corp.example")
+    rules_table = next(d for d in app.dataframe if d.key == "rules_editor")
+    assert rules_table.value.set_index("name").loc["nearly-empty", "below"] == 200
+    for below in (150, 120):  # two saves in a row: each one is read back at once
+        app.session_state["rules_editor"] = {
+            "edited_rows": {0: {"below": below}},
+            "added_rows": [],
+            "deleted_rows": [],
+        }
+        next(b for b in app.button if b.label == "Save rules").click().run()
+        assert not app.exception and not app.error
+        rules_table = next(d for d in app.dataframe if d.key == "rules_editor")
+        assert rules_table.value.set_index("name").loc["nearly-empty", "below"] == below
+    assert AlertRules.load().get("nearly-empty").below == 120
+    with Ledger.open(alerts_db) as ledger:
+        assert len(rule_changes(ledger)) == 2

@@ -1,4 +1,4 @@
-"""Bulk writes (bulk.py): apply_usage, grant_many and create_accounts."""
+"""Bulk writes (ledger/bulk/): apply_usage, grant_many and create_accounts."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from credits_core.ledger import InvalidBatch, Ledger, TransactionClosed
+from credits_core.ledger import InvalidBatch, Ledger, TransactionClosed, WriteFailed
 from credits_core.ledger.bulk import OUTCOMES
-from tests.ledger.support import START, FakeClock, funded, unchanged
+from tests.ledger.support import START, FakeClock, funded, sql, unchanged
 
 
 def events(rows: list[tuple], **extra) -> pd.DataFrame:
@@ -340,3 +340,14 @@ def test_create_accounts_opens_all_or_none(ledger):
         ledger.create_accounts(pd.DataFrame({"user_id": ["c", "a"]}))
     with unchanged(ledger), pytest.raises(InvalidBatch, match="more than once"):
         ledger.create_accounts(pd.DataFrame({"user_id": ["d", "d"]}))
+
+
+def test_usage_that_would_leave_less_than_the_held_credits_writes_nothing(ledger, clock):
+    """A balance row that disagrees with the grants (tampered: 480 held, but the grants
+    still hold 500 free) would make entries whose balance is below what is held: the
+    ledger's own assertion refuses the whole batch."""
+    funded(ledger, "u_1", 500)
+    sql(ledger, "UPDATE accounts SET held = 480 WHERE user_id = 'u_1'")
+    clock.advance(hours=1)
+    with unchanged(ledger), pytest.raises(WriteFailed, match="spends held credits"):
+        ledger.apply_usage(events([("u_1", 100, 5, True)]))

@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from credits_core.ledger import DEFAULT_PRIORITY, InsufficientCredits, InvalidTimestamp
-from tests.ledger.support import funded, unchanged
+from credits_core.ledger import DEFAULT_PRIORITY, InsufficientCredits, InvalidTimestamp, grants
+from credits_core.ledger.batch import Batch
+from credits_core.ledger.state import GrantState
+from tests.ledger.support import START, funded, unchanged
 
 
 @pytest.mark.parametrize("kind", ["plan", "topup", "promo", "adjustment"])
@@ -108,3 +110,16 @@ def test_grants_have_ids_made_from_the_account_and_entry(ledger):
     ledger.create_account("u_2")
     assert ledger.grant("u_2", 1, kind="plan").grant_id == "grant-2-1"
     assert ledger.grant("u_2", 1, kind="plan").grant_id == "grant-2-2"
+
+
+def test_a_draw_that_cannot_be_whole_is_refused_before_any_grant_changes():
+    sources = [
+        GrantState("grant-1-1", 30, 10, None, START, 1),
+        GrantState("grant-1-2", 20, 20, None, START, 2),
+    ]
+    batch = Batch()
+    with pytest.raises(AssertionError, match="a draw of 60 credits from grants holding 50"):
+        grants.draw(batch, sources, 60)
+    assert [source.remaining for source in sources] == [30, 20] and not batch.grants
+    assert grants.draw(batch, sources, 40) == [("grant-1-1", 30), ("grant-1-2", 10)]
+    assert [source.remaining for source in sources] == [0, 10]

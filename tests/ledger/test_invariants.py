@@ -99,16 +99,27 @@ def test_a_rule_reports_a_few_examples_and_says_there_are_more(ledger):
     assert len(violations) == 6 and violations[-1].endswith("... and more")
 
 
-@pytest.mark.parametrize(
-    "statement",
-    [
-        "UPDATE grants SET credits = remaining - 1 WHERE remaining > 1",
-        "UPDATE grants SET remaining = -1",
-        "UPDATE accounts SET held = total + 1",
-        "UPDATE holds SET captured = credits + 1",
-    ],
-)
-def test_the_database_itself_refuses_impossible_rows(busy, statement):
-    with pytest.raises(duckdb.ConstraintException, match="CHECK constraint"):
+# Each impossible row, and the one rule (CHECK constraint) the database names refusing it.
+REFUSED = {
+    "UPDATE grants SET credits = remaining - 1 WHERE remaining > 1": "(remaining <= credits)",
+    "UPDATE grants SET remaining = -1": "(remaining >= 0)",
+    "UPDATE grants SET credits = 0 WHERE remaining = 0": "(credits > 0)",
+    "UPDATE accounts SET held = total + 1": "(total >= held)",
+    "UPDATE accounts SET held = -1, total = -1": "(held >= 0)",
+    "UPDATE holds SET captured = credits + 1": "((captured + released) <= credits)",
+    "UPDATE holds SET captured = -1": "(captured >= 0)",
+    "UPDATE holds SET released = -1": "(released >= 0)",
+    "UPDATE holds SET credits = 0 WHERE status = 'pending'": "(credits > 0)",
+    "INSERT INTO grants (grant_id, user_id, kind, credits, remaining, priority, created_at,"
+    " grant_seq, transaction_id) VALUES ('g-x', 'u_1', 'promo', 10, 11, 10, now(), 99, 'g-x')": (
+        "(remaining <= credits)"
+    ),
+}
+
+
+@pytest.mark.parametrize("statement", REFUSED)
+def test_the_database_itself_refuses_impossible_rows_naming_the_rule(busy, statement):
+    with pytest.raises(duckdb.ConstraintException) as refused:
         sql(busy, statement)
+    assert str(refused.value).endswith(f"with expression CHECK({REFUSED[statement]})")
     assert busy.check_invariants() == []

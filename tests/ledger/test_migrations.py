@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
@@ -11,14 +12,14 @@ from credits_core.ledger import Ledger, SchemaOutdated, SchemaTooNew
 from credits_core.ledger.schema import (
     LATEST,
     MIGRATIONS,
+    ONE_RULE_PER_CHECK,
     Migration,
     applied_version,
     migrate,
 )
-from tests.ledger.support import funded
+from tests.ledger.support import funded, sql
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
-NUMBERED = list(range(1, LATEST + 1))
 
 
 def versions(path: str) -> list[int]:
@@ -43,9 +44,13 @@ def old_ledger(path: str, version: int) -> None:
         con.close()
 
 
+ALL = [m.version for m in MIGRATIONS]
+
+
 def test_a_new_ledger_records_every_migration(db_path):
     Ledger.open(db_path).close()
-    assert versions(db_path) == [m.version for m in MIGRATIONS] == NUMBERED
+    assert versions(db_path) == ALL == sorted(set(ALL))  # numbered once each, in order
+    assert ALL[-1] == LATEST
 
 
 def test_opening_an_older_ledger_upgrades_it_and_keeps_its_data(db_path):
@@ -55,7 +60,7 @@ def test_opening_an_older_ledger_upgrades_it_and_keeps_its_data(db_path):
         ledger.grant("u_old", 70, kind="topup", idempotency_key="needs-migration-2")
         assert tuple(ledger.balance("u_old")) == (70, 0, 70)
         assert ledger.check_invariants() == []
-    assert versions(db_path) == NUMBERED
+    assert versions(db_path) == ALL
 
 
 def test_a_failing_upgrade_leaves_the_old_schema_whole(db_path):
@@ -134,3 +139,79 @@ def test_a_pending_hold_written_before_an_upgrade_can_be_confirmed_after_it(db_p
         assert ledger.confirm("hold-1-2", success=True, credits=10).released == 20
         assert tuple(ledger.balance("u_1")) == (90, 0, 90)
         assert ledger.check_invariants() == []
+
+
+def test_a_migration_numbered_below_the_files_newest_is_applied_when_it_arrives(db_path):
+    """Numbers are reserved for other branches: a file that recorded a later migration
+    before a reserved one existed gets the reserved one when it arrives."""
+    later = Migration(LATEST + 2, "later", ("CREATE TABLE later (a INT)",))
+    reserved = Migration(LATEST + 1, "reserved", ("CREATE TABLE reserved (a INT)",))
+    con = duckdb.connect(db_path)
+    try:
+        assert migrate(con, NOW, (*MIGRATIONS, later))[-1] == LATEST + 2
+        arrived = (*MIGRATIONS, reserved, later)
+        assert applied_version(con, arrived) == LATEST  # complete up to the gap
+        assert migrate(con, NOW, arrived) == [LATEST + 1]
+        assert applied_version(con, arrived) == LATEST + 2
+        assert con.execute("SELECT count(*) FROM reserved").fetchone() == (0,)
+    finally:
+        con.close()
+
+
+def test_every_index_a_migration_makes_outlives_the_later_ones(db_path):
+    """A migration that copies a table and swaps it in makes its indexes again."""
+    Ledger.open(db_path).close()
+    made = {
+        re.search(r"CREATE INDEX (\w+)", statement).group(1)
+        for migration in MIGRATIONS
+        for statement in migration.statements
+        if "CREATE INDEX" in statement
+    }
+    con = duckdb.connect(db_path, read_only=True)
+    try:
+        found = {
+            name for (name,) in con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()
+        }
+    finally:
+        con.close()
+    assert made and made <= found
+
+
+COPIED = ("accounts", "grants", "holds", "journal", "idempotency_keys")
+
+
+def test_one_rule_per_check_keeps_every_row_of_an_older_ledger(db_path, tmp_path, clock):
+    source = str(tmp_path / "source.duckdb")
+    with Ledger.open(source, clock=clock) as ledger:  # every kind of hold and grant
+        funded(ledger, "u_1", 500)
+        funded(ledger, "u_2", 300, kind="promo", expires_at=clock.now + timedelta(minutes=30))
+        captured = ledger.reserve("u_1", 100, idempotency_key="k-1")
+        ledger.confirm(captured.transaction_id, success=True, credits=70)
+        ledger.confirm(ledger.reserve("u_2", 50).transaction_id, success=False)
+        pending = ledger.reserve("u_1", 30, ttl=timedelta(hours=2))
+        clock.advance(hours=1)
+        ledger.expire_grants()
+    con = duckdb.connect(db_path)  # the same rows in a file from before the split
+    try:
+        migrate(con, NOW, target=ONE_RULE_PER_CHECK.version - 1)
+        con.execute(f"ATTACH '{source}' AS source (READ_ONLY)")
+        for table in COPIED:
+            con.execute(f"INSERT INTO {table} SELECT * FROM source.{table}")
+        before = {table: rows(con, table) for table in COPIED}
+        compound = con.execute(
+            "SELECT count(*) FROM duckdb_constraints() WHERE constraint_text LIKE '% AND %'"
+        ).fetchone()
+        assert compound == (3,)  # accounts, grants and holds: one CHECK of several rules each
+    finally:
+        con.close()
+    with Ledger.open(db_path, clock=clock) as ledger:
+        assert {t: sql(ledger, f"SELECT * FROM {t} ORDER BY ALL") for t in COPIED} == before
+        assert ledger.check_invariants() == []
+        assert ledger.confirm(pending.transaction_id, success=True).captured == 30
+        with pytest.raises(duckdb.ConstraintException, match=r"CHECK\(\(remaining >= 0\)\)$"):
+            sql(ledger, "UPDATE grants SET remaining = -1")
+    assert versions(db_path)[-1] == LATEST
+
+
+def rows(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:
+    return con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()

@@ -1,0 +1,328 @@
+"""Booking finished generations in bulk (`apply_usage`), set-based, in one transaction.
+
+Per user, events are taken in (ts, row) order and each must fit the credits left after
+the events before it; one that does not is rejected and the next is tried, exactly as
+one-by-one reservations would. That greedy rule is computed for every user at once in
+rounds (no Python loop per event): each round accepts the prefix that fits, rejects the
+first event that does not, and drops the events that can no longer fit (the balance only
+falls). Consumption is then allocated across each user's grants in burn order with
+cumulative sums.
+
+Each accepted event is one journal entry: `capture` (credits spent) or `release` (a
+failed generation, nothing spent). The reserve and its resolution happen at the same
+instant, so no pending hold is written for it. A batch is one transaction: all of it
+is booked or none.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from credits_core.ledger import checks
+from credits_core.ledger.bulk.frames import Usage
+from credits_core.ledger.errors import InvalidBatch
+from credits_core.ledger.grants import BURN_ORDER, LIVE
+
+OUTCOMES = ("captured", "released", "rejected_insufficient", "duplicate", "unknown_account")
+CAPTURED, RELEASED, REJECTED, DUPLICATE, UNKNOWN = range(5)
+UNDECIDED = -1
+
+
+def apply_usage(
+    cur: duckdb.DuckDBPyConnection,
+    now: datetime,
+    usage: Usage,
+    *,
+    reason: str,
+    actor: str,
+) -> pd.DataFrame:
+    if not len(usage):
+        return _outcome(
+            usage,
+            np.zeros(0, np.int8),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            pa.array([], pa.string()),
+        )
+    users, codes = _factorize(usage.user_id)
+    accounts = _accounts(cur, users)
+    account_of = accounts.attrs["position"][codes]  # -1 for users without an account
+    status = np.full(len(usage), UNDECIDED, dtype=np.int8)
+    status[account_of < 0] = UNKNOWN
+    if usage.transaction_id is not None:
+        status[(status == UNDECIDED) & _booked(cur, usage.transaction_id)] = DUPLICATE
+        _refuse_made_ids(usage, status)
+
+    live = _live_grants(cur, users, accounts.attrs["position"], now)
+    owner, remaining = live["position"].to_numpy(), live["remaining"].to_numpy()
+    available = _group_sums(owner, remaining, len(accounts))
+
+    order = _event_order(usage, account_of, status)
+    group = account_of[order]
+    fits = _greedy_fit(group, usage.credits[order], usage.success[order], available)
+    booked = order[fits]
+    succeeded = usage.success[booked]
+    status[booked] = np.where(succeeded, CAPTURED, RELEASED)
+    status[order[~fits]] = REJECTED
+
+    spent = np.where(succeeded, usage.credits[booked], 0)
+    ids = _book(cur, usage, (users, codes), accounts, account_of, booked, spent, now, reason, actor)
+    _burn(cur, live, accounts, account_of[booked], spent)
+    return _outcome(usage, status, booked, spent, ids)
+
+
+def _refuse_made_ids(usage: Usage, status: np.ndarray) -> None:
+    """New ids may not have the form of ids the ledger makes (they would collide later)."""
+    made = pc.match_substring_regex(usage.transaction_id, checks.LEDGER_MADE_ID.pattern)
+    made = pc.fill_null(made, False).to_numpy(zero_copy_only=False) & (status == UNDECIDED)
+    if made.any():
+        raise InvalidBatch(
+            f"apply_usage: {int(made.sum())} new transaction ids have the form of ids the "
+            "ledger makes itself (hold-, grant-, adj-, refund-, use-N-N).",
+            [(row, "use another transaction_id") for row in usage.index[made]],
+        )
+
+
+def _event_order(usage: Usage, account_of: np.ndarray, status: np.ndarray) -> np.ndarray:
+    """Rows still to decide, by account, then ts, then row."""
+    rows = np.flatnonzero(status == UNDECIDED)
+    ts = pc.cast(usage.ts, pa.int64()).to_numpy()[rows]
+    if np.all(ts[1:] >= ts[:-1]):  # already in time order: sort by (account, row)
+        shift = len(usage).bit_length()  # both in one int64 key: a plain sort, not a stable one
+        return np.sort((account_of[rows] << shift) | rows) & ((1 << shift) - 1)
+    return rows[np.lexsort((rows, ts, account_of[rows]))]
+
+
+def _greedy_fit(
+    group: np.ndarray, credits: np.ndarray, success: np.ndarray, available: np.ndarray
+) -> np.ndarray:
+    """Which events fit, taken one by one per group in order (see the module docstring)."""
+    fits = np.zeros(len(group), dtype=bool)
+    undecided = np.arange(len(group))
+    left = available.copy()
+    while len(undecided):
+        undecided = undecided[credits[undecided] <= left[group[undecided]]]  # others never fit
+        if not len(undecided):
+            break
+        g, c = group[undecided], credits[undecided]
+        spend = np.where(success[undecided], c, 0)
+        before = left[g] - _exclusive_group_cumsum(g, spend)
+        bad = np.flatnonzero(c > before)
+        first_bad = np.full(len(left), len(undecided))
+        bad_groups, first = np.unique(g[bad], return_index=True)
+        first_bad[bad_groups] = bad[first]
+        position = np.arange(len(undecided))
+        cut = first_bad[g]
+        fits[undecided[position < cut]] = True
+        left[bad_groups] = before[bad[first]]
+        undecided = undecided[position > cut]
+    return fits
+
+
+def _group_sums(group: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Exact integer sums of `values` per group (rows of a group are adjacent), by group."""
+    sums = np.zeros(size, dtype=np.int64)
+    if len(values):
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        sums[group[starts]] = np.add.reduceat(values, starts)
+    return sums
+
+
+def _exclusive_group_cumsum(group: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per run of equal `group`, the sum of the values before each position."""
+    if not len(values):
+        return values
+    total = np.cumsum(values)
+    starts = np.r_[True, group[1:] != group[:-1]]
+    run = np.cumsum(starts) - 1
+    return total - values - (total - values)[starts][run]
+
+
+def _book(
+    cur: duckdb.DuckDBPyConnection,
+    usage: Usage,
+    coded: tuple[pa.Array, np.ndarray],
+    accounts: pd.DataFrame,
+    account_of: np.ndarray,
+    booked: np.ndarray,
+    spent: np.ndarray,
+    now: datetime,
+    reason: str,
+    actor: str,
+) -> pa.Array:
+    """Insert one journal entry per booked event and move the balances; return the ids."""
+    users, codes = coded
+    position = account_of[booked]
+    entries_before = accounts["entries"].to_numpy()[position]
+    rank = np.arange(len(booked)) - np.searchsorted(position, position, side="left")
+    seq = entries_before + rank + 1
+    account_no = accounts["account_no"].to_numpy()[position]
+    spent_before = _exclusive_group_cumsum(position, spent)
+    balance_after = accounts["total"].to_numpy()[position] - spent_before - spent
+    held_after = accounts["held"].to_numpy()[position]
+    # every entry leaves at least the held credits in the balance (the fit kept spending
+    # within what live grants hold), so the journal's running balance never goes wrong
+    assert np.all(balance_after >= held_after), "a booked event spends held credits"
+    made = pc.binary_join_element_wise(
+        "use", pc.cast(pa.array(account_no), pa.string()), pc.cast(pa.array(seq), pa.string()), "-"
+    )
+    ids = made if usage.transaction_id is None else usage.transaction_id.take(booked)
+    rows = pa.table(
+        {
+            "account_no": account_no.astype(np.int32),
+            "seq": seq,
+            "user_id": pa.DictionaryArray.from_arrays(codes[booked], users),
+            "ts": usage.ts.take(booked),
+            "success": usage.success[booked],
+            "credits": -spent,
+            "reserved": usage.credits[booked],
+            "balance_after": balance_after,
+            "held_after": held_after,
+            "transaction_id": ids,
+            "model": _column(usage.model, booked),
+            "metadata": _column(usage.options, booked),
+        }
+    )
+    cur.register("usage_rows", rows)
+    (posted,) = cur.execute(
+        """
+        INSERT INTO journal
+        SELECT account_no, seq, user_id, ts,
+               CASE WHEN success THEN 'capture' ELSE 'release' END,
+               credits, 0, balance_after, held_after, transaction_id, NULL, ?, ?,
+               model,
+               CASE WHEN NOT success  -- a failed generation: what it had reserved
+                    THEN '{"reserved":' || reserved
+                         || coalesce(',"options":' || metadata, '') || '}'
+                    WHEN metadata IS NOT NULL THEN '{"options":' || metadata || '}' END
+        FROM usage_rows
+        """,
+        [reason, actor],
+    ).fetchone()
+    assert posted == len(booked), (posted, len(booked))  # one entry per booked event
+    (moved,) = cur.execute(
+        """
+        UPDATE accounts
+        SET total = accounts.total + s.credits, entries = s.last_seq
+        FROM (SELECT account_no, sum(credits) AS credits, min(seq) AS first_seq,
+                     max(seq) AS last_seq
+              FROM usage_rows GROUP BY account_no) AS s
+        WHERE accounts.account_no = s.account_no AND accounts.entries = s.first_seq - 1
+        """
+    ).fetchone()
+    distinct_accounts = np.count_nonzero(np.diff(position)) + 1 if len(position) else 0
+    # the one writer runs this alone, so the balance rows are the ones read above
+    assert moved == distinct_accounts, (moved, distinct_accounts)  # position is sorted
+    return ids
+
+
+def _burn(
+    cur: duckdb.DuckDBPyConnection,
+    live: pd.DataFrame,
+    accounts: pd.DataFrame,
+    position: np.ndarray,
+    spent: np.ndarray,
+) -> None:
+    """Take each user's spent credits from their live grants in burn order."""
+    used = _group_sums(position, spent, len(accounts))
+    owner = live["position"].to_numpy()
+    remaining = live["remaining"].to_numpy()
+    before = _exclusive_group_cumsum(owner, remaining)
+    taken = np.clip(used[owner] - before, 0, remaining)
+    # the draw covers every spent credit: each user's live grants held what they spent
+    assert np.array_equal(_group_sums(owner, taken, len(accounts)), used), "a short draw"
+    burnt = pd.DataFrame({"grant_id": live["grant_id"], "taken": taken})[taken > 0]
+    if burnt.empty:
+        return
+    cur.register("burnt", burnt)
+    (changed,) = cur.execute(
+        """
+        UPDATE grants SET remaining = grants.remaining - b.taken
+        FROM burnt AS b WHERE grants.grant_id = b.grant_id
+        """
+    ).fetchone()
+    assert changed == len(burnt), (changed, len(burnt))  # each drawn grant once
+
+
+def _outcome(
+    usage: Usage, status: np.ndarray, booked: np.ndarray, spent: np.ndarray, ids: pa.Array
+) -> pd.DataFrame:
+    credits = np.zeros(len(usage), dtype=np.int64)
+    credits[booked] = spent
+    if usage.transaction_id is None:
+        slot = np.full(len(usage), -1)
+        slot[booked] = np.arange(len(booked))
+        transaction_id = pc.take(ids, pa.array(slot, mask=slot < 0))
+    else:
+        transaction_id = usage.transaction_id
+    return pd.DataFrame(
+        {
+            "status": pd.Categorical.from_codes(status, categories=list(OUTCOMES)),
+            "credits": credits,
+            "transaction_id": pd.arrays.ArrowExtensionArray(transaction_id),
+        },
+        index=usage.index,
+    )
+
+
+def _accounts(cur: duckdb.DuckDBPyConnection, users: pa.Array) -> pd.DataFrame:
+    """The batch's known accounts by account number; attrs["position"] maps each distinct
+    user (by its code) to its row, or -1 for a user without an account."""
+    cur.register("batch_users", pa.table({"user_id": users, "code": np.arange(len(users))}))
+    found = cur.execute(
+        """
+        SELECT b.code, a.account_no, a.total, a.held, a.entries
+        FROM batch_users AS b JOIN accounts AS a USING (user_id)
+        ORDER BY a.account_no
+        """
+    ).df()
+    position = np.full(len(users), -1)
+    position[found["code"].to_numpy()] = np.arange(len(found))
+    found.attrs["position"] = position
+    return found
+
+
+def _factorize(user_id: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    encoded = user_id.dictionary_encode()
+    return encoded.dictionary, encoded.indices.to_numpy()
+
+
+def _booked(cur: duckdb.DuckDBPyConnection, transaction_id: pa.Array) -> np.ndarray:
+    """Which of the ids are already in the ledger (a hold or booked usage)."""
+    cur.register("batch_ids", pa.table({"transaction_id": transaction_id}))
+    known = cur.sql(  # the batch is the small side: hash it, scan the journal once
+        """
+        SELECT transaction_id FROM journal SEMI JOIN batch_ids USING (transaction_id)
+        UNION ALL
+        SELECT transaction_id FROM holds SEMI JOIN batch_ids USING (transaction_id)
+        """
+    ).to_arrow_table()
+    return pc.is_in(transaction_id, value_set=known.column(0)).to_numpy(zero_copy_only=False)
+
+
+def _live_grants(
+    cur: duckdb.DuckDBPyConnection, users: pa.Array, position: np.ndarray, now: datetime
+) -> pd.DataFrame:
+    """The batch users' spendable grants, each user's together and in burn order."""
+    cur.register("grant_users", pa.table({"user_id": users, "code": np.arange(len(users))}))
+    live = cur.execute(
+        f"""
+        SELECT u.code, g.grant_id, g.remaining
+        FROM grants AS g JOIN grant_users AS u USING (user_id)
+        WHERE g.remaining > 0 AND {LIVE}
+        ORDER BY u.code, {BURN_ORDER}
+        """,
+        [now],
+    ).df()
+    live["position"] = position[live["code"].to_numpy()]
+    return live
+
+
+def _column(values: pa.Array | None, rows: np.ndarray) -> pa.Array:
+    return pa.nulls(len(rows), pa.string()) if values is None else values.take(rows)
