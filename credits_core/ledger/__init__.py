@@ -51,7 +51,8 @@ sweeps ``expire_holds`` / ``expire_grants`` book what lapsed (entries dated when
 run); until then a lapsed hold's credits stay held, and a lapsed grant's credits are
 already left out of ``balance()`` and of what can be spent.
 
-Writes: one writer per file (writer.py, state.py, batch.py)
+Writes: one writer per file (writer.py, state.py, batch.py, changes.py, redo.py,
+applier.py)
 
 DuckDB gives snapshot isolation and takes one process per file, and its cost is per
 statement and per commit, not per row. So in a process every write of a ledger file
@@ -59,19 +60,31 @@ is a command on one bounded queue, served by one writer thread: it takes what is
 queued, decides each command in order against the accounts it keeps in memory (the
 balance row, the grants that can still matter, the pending holds; loaded on first
 touch, kept in a bounded LRU, authoritative because nothing else writes the file),
-writes what the batch decided with one set-based statement per table, commits once,
-and only then answers every caller: an acknowledged write is a durable one. A command
-that breaks a rule fails alone; a batch whose SQL or COMMIT fails fails each of its
-callers with `WriteFailed`, writes nothing, and the writer reloads its state. Sweeps,
-bulk usage and bulk grants run alone, in their own transaction, between batches.
+appends what the batch decided to the redo log as one record, syncs it, and only then
+answers every caller: an acknowledged write is a durable one. The applier thread puts
+the logged batches into the DuckDB file behind the writer, many batches per DuckDB
+transaction, recording in it the last batch it holds; on opening, the batches after
+that one are applied again, and a clean close leaves no log. Every read first waits
+until the file holds every batch logged before it (a few ms under load), so a caller
+always reads its own writes. A command that breaks a rule fails alone; a batch that
+cannot be decided or logged fails each of its callers with `WriteFailed`, logs
+nothing, and the writer reloads its state once the file has caught up. A failed apply
+is retried (the batches stay in the log). Sweeps, bulk usage and bulk grants run
+alone, in their own DuckDB transaction, once the file holds every logged batch.
 Other modules' `transaction()` work (alerts), which never writes the ledger's tables,
 runs beside the writer on a cursor of its own, one at a time: an alert evaluation
-inside the writer cut 32 threads' pairs/s 4.5x. Several `Ledger` objects of one file in one process
-share its store and its writer; reads take their own cursor and snapshot and never
-wait for the writer. Another process opening the file gets ``LedgerBusy`` naming the
-holder (or waits, bounded, if asked); transactions are all-or-nothing, so nothing is
-ever half-written. Balance listeners hear each committed batch on a thread of their
-own.
+inside the writer cut 32 threads' pairs/s 4.5x. Several `Ledger` objects of one file
+in one process share its store and its writer. Another process opening the file gets
+``LedgerBusy`` naming the holder (or waits, bounded, if asked); transactions are
+all-or-nothing, so nothing is ever half-written. Balance listeners hear each logged
+batch on a thread of their own.
+
+History (reads.py, marks.py)
+
+One user's entries lie scattered over the whole journal. Its history is read through
+the journal's index on the account, or, for a long history, from the account's
+history mark: every 20th entry of an account records a journal row from which it and
+every later entry lie, and DuckDB skips the row groups before it.
 
 Ids are made from the account and the entry number (``hold-7-42``, ``grant-7-1``,
 ``adj-``, ``refund-``, ``use-``), so the same calls build the same ledger.
