@@ -12,6 +12,7 @@ import asyncio
 import io
 import json
 import math
+import threading
 from concurrent.futures import Future
 from datetime import timedelta
 from typing import Any
@@ -105,9 +106,9 @@ async def run(context: Context, listed: list[Any], actor: str) -> list[dict[str,
             pending.append(_submit(context, raw, actor))
         except Exception as error:
             pending.append(error)
-    futures = [asyncio.wrap_future(p) for p in pending if isinstance(p, Future)]
-    done = iter(await asyncio.gather(*futures, return_exceptions=True))
-    outcomes = [p if isinstance(p, BaseException) else next(done) for p in pending]
+    await all_done([p for p in pending if isinstance(p, Future)])
+    outcomes = [p if isinstance(p, BaseException) else p.exception() or p.result()
+                for p in pending]  # fmt: skip
     after: dict[str, Balance] = {}  # each user's balance after this batch's last write
     for future, outcome in zip(pending, outcomes, strict=True):
         if isinstance(outcome, Reservation) and getattr(future, "balance", None) is not None:
@@ -117,14 +118,35 @@ async def run(context: Context, listed: list[Any], actor: str) -> list[dict[str,
     return [_result(context, outcome, after) for outcome in outcomes]
 
 
+async def all_done(futures: list[Future]) -> None:
+    """Wait until every future is done, woken once (not once per future: the writer
+    answers a whole batch at once, and each wake-up of the event loop costs)."""
+    if not futures:
+        return
+    loop = asyncio.get_running_loop()
+    finished = loop.create_future()
+    left = [len(futures)]
+    lock = threading.Lock()
+
+    def one_done(_: Future) -> None:  # on the writer's thread, or here if already done
+        with lock:
+            left[0] -= 1
+            last = left[0] == 0
+        if last:
+            loop.call_soon_threadsafe(finished.set_result, None)
+
+    for future in futures:
+        future.add_done_callback(one_done)
+    await finished
+
+
 def _submit(context: Context, raw: Any, actor: str) -> Future:
     try:
         operation = OPERATION.validate_python(raw)
     except ValidationError as error:
         raise validation_answer(error) from None
-    if isinstance(operation, ReserveOperation):
-        body = ReserveBody(**operation.model_dump(exclude={"op", "idempotency_key"}))
-        return submit_reserve(context, body, operation.idempotency_key, actor)
+    if isinstance(operation, ReserveOperation):  # a ReserveBody with op and key
+        return submit_reserve(context, operation, operation.idempotency_key, actor)
     assert isinstance(operation, ConfirmOperation)
     return context.ledger.submit(
         "confirm",
