@@ -10,7 +10,7 @@ an actor with a reason.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import duckdb
 
@@ -130,6 +130,13 @@ def refundable(context: Context, transaction_id: str) -> tuple[str, int]:
     return hold.user_id, hold.captured
 
 
+class _UsageEntry(NamedTuple):
+    kind: str
+    user_id: str
+    credits: int
+    ts: datetime
+
+
 def _refundable_usage(cur: duckdb.DuckDBPyConnection, transaction_id: str) -> tuple[str, int]:
     rows = cur.execute(
         """
@@ -138,20 +145,20 @@ def _refundable_usage(cur: duckdb.DuckDBPyConnection, transaction_id: str) -> tu
         """,
         [transaction_id],
     ).fetchall()
-    booked = [row for row in rows if row[0] in ("capture", "release")]
+    entries = [_UsageEntry(*row) for row in rows]
+    booked = [e for e in entries if e.kind in ("capture", "release")]
     if not booked:
         raise UnknownTransaction(transaction_id)
-    kind, user_id, credits, _ = booked[0]
-    if kind != "capture":
+    if booked[0].kind != "capture":
         raise NotRefundable(
             transaction_id,
             "released",
             f"Usage {transaction_id} failed and spent nothing, so there is nothing to refund.",
         )
-    refunds = [row for row in rows if row[0] == "refund"]
+    refunds = [e for e in entries if e.kind == "refund"]
     if refunds:
-        raise _already(transaction_id, "captured", refunds[0][3])
-    return user_id, -credits
+        raise _already(transaction_id, "captured", refunds[0].ts)
+    return booked[0].user_id, -booked[0].credits
 
 
 def _already(transaction_id: str, status: str, when: datetime) -> NotRefundable:

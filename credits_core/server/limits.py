@@ -20,13 +20,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from credits_core.server.errors import ApiError
 
 MB = 1024 * 1024
-DEFAULT_LIMIT = 1 * MB
-USAGE_LIMIT = 16 * MB
+DEFAULT_LIMIT_BYTES = 1 * MB
+USAGE_LIMIT_BYTES = 16 * MB
 BODY_TIMEOUT_S = 10.0
 
 
 def limit_for(path: str) -> int:
-    return USAGE_LIMIT if path.rstrip("/") == "/v1/usage" else DEFAULT_LIMIT
+    return USAGE_LIMIT_BYTES if path.rstrip("/") == "/v1/usage" else DEFAULT_LIMIT_BYTES
 
 
 class BodyLimit:
@@ -50,7 +50,7 @@ class BodyLimit:
             return
         except _Disconnected:
             return
-        if limit == DEFAULT_LIMIT:
+        if limit == DEFAULT_LIMIT_BYTES:
             scope = _as_json(scope)
         await self.app(scope, _replay(body, receive), send)
 

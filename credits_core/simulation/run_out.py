@@ -92,14 +92,14 @@ def _replayed(cur: duckdb.DuckDBPyConnection, paths: _Paths, rows: dict) -> pd.D
     out_after; NaT: never) and the extra credits the draft costs it (extra_credits)."""
     users = pd.DataFrame({"account_no": paths.accounts})
     extra = np.zeros(len(users), dtype=np.int64)
-    for book in ("before", "after"):
-        if not rows[f"delta_{book}"].any():  # the book charges what was charged: no change
-            users[f"out_{book}"] = _never(len(users))
+    for side in ("before", "after"):
+        if not rows[f"delta_{side}"].any():  # that side's book charges what was charged: no change
+            users[f"out_{side}"] = _never(len(users))
             continue
-        spent = paths.running(paths.column(rows[f"delta_{book}"]))
+        spent = paths.running(paths.column(rows[f"delta_{side}"]))
         balance = paths.column(rows["available"]) - spent + paths.rescued(spent, rows["expired"])
-        users[f"out_{book}"] = _moments(cur, paths, balance)
-        extra += spent[paths.ends] * (1 if book == "after" else -1)
+        users[f"out_{side}"] = _moments(cur, paths, balance)
+        extra += spent[paths.ends] * (1 if side == "after" else -1)
     users["extra_credits"] = extra
     return users
 
