@@ -150,11 +150,11 @@ RULES: tuple[tuple[str, str], ...] = (
     (
         "a history mark's entry lies at or after the mark's row (marks.py)",
         """
-        SELECT m.account_no, m.seq, m.row_floor, j.row
-        FROM history_marks AS m
-        LEFT JOIN (SELECT account_no, seq, rowid AS row FROM journal
-                   WHERE seq IN (SELECT seq FROM history_marks)) AS j USING (account_no, seq)
-        WHERE j.row IS NULL OR j.row < m.row_floor
+        SELECT m.account_no, m.mark.seq, m.mark.row_floor, j.row
+        FROM (SELECT account_no, unnest(recent_marks) AS mark FROM accounts) AS m
+        LEFT JOIN (SELECT account_no, seq, rowid AS row FROM journal) AS j
+               ON j.account_no = m.account_no AND j.seq = m.mark.seq
+        WHERE j.row IS NULL OR j.row < m.mark.row_floor
         """,
     ),
 )

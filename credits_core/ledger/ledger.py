@@ -412,12 +412,14 @@ class Ledger:
         """
         window = self._window(since, until, kinds)
         count, skip = checks.limit(limit), checks.offset(offset)
-        number = self._account_no(user_id)
+        found = self._account(user_id)
+        number, marks = found.number, (found.marks or []) if found.entries else None
         frame = self._open_store().query(
             lambda cur: reads.history(
-                cur, number, window, limit=count, offset=skip, entries=self._entries[number]
+                cur, number, window, limit=count, offset=skip, entries=self._entries[number],
+                marks=marks,
             )
-        )
+        )  # fmt: skip
         self._saw_entries(number, frame["seq"].max() if skip == 0 and len(frame) else 0)
         return frame
 
@@ -534,15 +536,20 @@ class Ledger:
         )
 
     def _account_no(self, user_id: str) -> int:
+        return self._account(user_id).number
+
+    def _account(self, user_id: str) -> reads.AccountSize:
         """The account's number; accounts are never renumbered, so it is cached, with
-        its number of entries as first seen (a hint for history, see reads.history)."""
+        its number of entries as first seen (a hint for history, see reads.history).
+        When just read, its entries and recent history marks too (else 0 and None)."""
         user_id = checks.user_id(user_id)
         number = self._account_numbers.get(user_id)
-        if number is None:
-            number, entries = self._open_store().query(lambda cur: reads.account_size(cur, user_id))
-            self._account_numbers[user_id] = number
-            self._saw_entries(number, entries)
-        return number
+        if number is not None:
+            return reads.AccountSize(number, 0, None)
+        found = self._open_store().query(lambda cur: reads.account_size(cur, user_id))
+        self._account_numbers[user_id] = found.number
+        self._saw_entries(found.number, found.entries)
+        return found
 
     def _saw_entries(self, number: int, entries: int) -> None:
         """An account has at least `entries` entries: entries are never removed."""

@@ -4,27 +4,28 @@ One account's entries lie scattered over the whole journal, so its newest hundre
 cost a fetch per row through the index. But the journal is only ever appended to, so
 its row numbers (DuckDB's `rowid`) grow with time, and DuckDB skips every row group
 below a `rowid >= n` bound. A mark says: the account's entry `seq` and every later one
-sit at row `row_floor` or after. For every MARK_EVERY-th entry of an account one mark
-is kept; a history of the newest N entries then scans only the journal's rows from
-the mark just before them, a few percent of the journal for a heavy user.
+sit at row `row_floor` or after. Every MARK_EVERY-th entry of an account gets one, and
+the account's row keeps its last KEEP_MARKS (`accounts.recent_marks`), read with the
+account itself: a history of its newest hundred entries then scans only the journal's
+rows from the mark just before them, a few percent of the journal for a heavy user.
 
-A mark is only a lower bound, and a missing one only makes a read scan more, so
-marks are written beside the journal, not with it: the applier marks the entries of
-each transaction with the journal's length before it (rows appended later get higher
-numbers), and a write that runs alone marks its rows once committed.
+A mark is only a lower bound, and a missing one only makes a read scan more, so marks
+are written beside the journal, not with it: the applier marks the entries of each
+transaction with the journal's length before it (rows appended later get higher
+numbers), and a write that runs alone marks its rows, at their exact rows, once
+committed.
 """
 
 from __future__ import annotations
 
 import duckdb
-
-from credits_core.ledger import changes
-from credits_core.ledger.changes import BIG, INT, Rows
+import pyarrow as pa
 
 MARK_EVERY = 20  # entries of one account between two marks
-MARKS = Rows("marks", "history_marks", (
-    ("account_no", INT, ""), ("seq", BIG, ""), ("row_floor", BIG, ""),
-))  # fmt: skip
+KEEP_MARKS = 6  # the newest marks kept: the oldest is at least 100 entries back
+MARK = pa.struct([("seq", pa.int64()), ("row_floor", pa.int64())])
+# the account's marks with the new ones after them, the newest KEEP_MARKS kept
+KEPT = f"list_slice(list_concat(coalesce(accounts.recent_marks, []), n.marks), -{KEEP_MARKS}, -1)"
 
 
 def journal_length(cur: duckdb.DuckDBPyConnection) -> int:
@@ -34,29 +35,45 @@ def journal_length(cur: duckdb.DuckDBPyConnection) -> int:
 
 
 def mark_entries(cur: duckdb.DuckDBPyConnection, entries: list[tuple], floor: int) -> None:
-    """Mark the entries (journal rows: account_no, seq first) about to be appended after
-    row `floor`."""
-    marks = [(row[0], row[1], floor) for row in entries if row[1] % MARK_EVERY == 0]
-    if marks:
-        changes.insert(cur, MARKS, marks)
+    """Mark the entries (journal rows, account_no and seq first, in order) about to be
+    appended after row `floor`."""
+    new: dict[int, list[dict]] = {}
+    for row in entries:
+        if row[1] % MARK_EVERY == 0:
+            new.setdefault(row[0], []).append({"seq": row[1], "row_floor": floor})
+    if not new:
+        return
+    cur.register("new_marks", pa.table({
+        "account_no": pa.array(list(new), pa.int32()),
+        "marks": pa.array(list(new.values()), pa.list_(MARK)),
+    }))  # fmt: skip
+    cur.execute(
+        f"""
+        UPDATE accounts SET recent_marks = {KEPT} FROM new_marks AS n
+        WHERE accounts.account_no = n.account_no
+          AND accounts.account_no IN ({", ".join(["?"] * len(new))})
+        """,
+        list(new),
+    )
 
 
 def mark_appended(cur: duckdb.DuckDBPyConnection, floor: int) -> None:
     """Mark, at their exact rows, the entries committed from row `floor` on."""
     cur.execute(
         f"""
-        INSERT INTO history_marks (account_no, seq, row_floor)
-        SELECT account_no, seq, rowid FROM journal
-        WHERE rowid >= ? AND seq % {MARK_EVERY} = 0
+        UPDATE accounts SET recent_marks = {KEPT}
+        FROM (
+            SELECT account_no, list({{'seq': seq, 'row_floor': rowid}} ORDER BY seq) AS marks
+            FROM journal WHERE rowid >= ? AND seq % {MARK_EVERY} = 0
+            GROUP BY account_no
+        ) AS n
+        WHERE accounts.account_no = n.account_no
         """,
         [floor],
     )
 
 
-def floor(cur: duckdb.DuckDBPyConnection, account_no: int, seq: int) -> int | None:
+def floor(marks: list[dict] | None, seq: int) -> int | None:
     """A row from which the account's entries `seq` and later all lie, or None."""
-    rows = cur.execute(
-        "SELECT seq, row_floor FROM history_marks WHERE account_no = ?", [account_no]
-    ).fetchall()
-    below = [row_floor for mark_seq, row_floor in rows if mark_seq <= seq]
+    below = [mark["row_floor"] for mark in marks or () if mark["seq"] <= seq]
     return max(below) if below else None

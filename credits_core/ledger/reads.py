@@ -14,13 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from credits_core.ledger import grants, marks
+from credits_core.ledger import grants
 from credits_core.ledger.errors import UnknownAccount
+from credits_core.ledger.marks import floor as floor_of
 from credits_core.ledger.values import Account, Balance
 
 HISTORY_COLUMNS = (
@@ -45,14 +47,21 @@ def account_no(cur: duckdb.DuckDBPyConnection, user_id: str) -> int:
     return account_size(cur, user_id)[0]
 
 
-def account_size(cur: duckdb.DuckDBPyConnection, user_id: str) -> tuple[int, int]:
-    """The account's number and how many journal entries it has."""
+class AccountSize(NamedTuple):
+    """An account's number, its journal entries so far, and its recent history marks."""
+
+    number: int
+    entries: int
+    marks: list[dict] | None
+
+
+def account_size(cur: duckdb.DuckDBPyConnection, user_id: str) -> AccountSize:
     row = cur.execute(
-        "SELECT account_no, entries FROM accounts WHERE user_id = ?", [user_id]
+        "SELECT account_no, entries, recent_marks FROM accounts WHERE user_id = ?", [user_id]
     ).fetchone()
     if row is None:
         raise UnknownAccount(user_id)
-    return row
+    return AccountSize(*row)
 
 
 def account(cur: duckdb.DuckDBPyConnection, user_id: str) -> Account:
@@ -128,6 +137,7 @@ def history(
     limit: int | None,
     offset: int,
     entries: int,
+    marks: list[dict] | None = None,
 ) -> pd.DataFrame:
     """One account's journal, newest first, `offset` entries skipped.
 
@@ -138,17 +148,28 @@ def history(
     newest, from the account's history mark. ts is UTC.
     """
     if limit is not None and window.everything and entries > LONG_HISTORY:
-        rows = _newest(cur, number, offset + limit, entries)
+        rows = _newest(cur, number, offset + limit, entries, marks)
     else:
         rows = [row for row in _entries(cur, number) if window.admits(row[TS], row[KIND])]
     rows.sort(key=itemgetter(SEQ), reverse=True)
     return _frame(rows[offset:] if limit is None else rows[offset : offset + limit])
 
 
-def _newest(cur: duckdb.DuckDBPyConnection, number: int, count: int, entries: int) -> list:
-    """The account's newest `count` of at least `entries` entries: from its history
-    mark when it has one, else through the index."""
-    row = marks.floor(cur, number, entries - count + 1)
+def _newest(
+    cur: duckdb.DuckDBPyConnection,
+    number: int,
+    count: int,
+    entries: int,
+    marks: list[dict] | None,
+) -> list:
+    """The account's newest `count` of at least `entries` entries: from its history mark
+    when it has one, else through the index. `marks`: the account's recent marks, read
+    with `entries` (None: read them now)."""
+    if marks is None:
+        entries, marks = cur.execute(
+            "SELECT entries, recent_marks FROM accounts WHERE account_no = ?", [number]
+        ).fetchone()
+    row = floor_of(marks, entries - count + 1)
     if row is None:
         return cur.execute(NEWEST_ENTRIES, [number, count]).fetchall()
     return cur.execute(RECENT_ENTRIES, [row, number, count]).fetchall()

@@ -235,11 +235,11 @@ ACCOUNT_BALANCES = Migration(
 )
 
 # The writer answers once a batch is in its redo log (redo.py); the applier records here,
-# in the transaction that writes them, the last logged batch the file holds. History
-# marks (marks.py) say from which journal row an account's later entries all lie.
+# in the transaction that writes them, the last logged batch the file holds. An account's
+# recent history marks (marks.py) say from which journal row its later entries all lie.
 REDO_AND_MARKS = Migration(
     7,
-    "redo_position: the last logged batch the file holds; history_marks",
+    "redo_position: the last logged batch the file holds; accounts.recent_marks",
     (
         """
         CREATE TABLE redo_position (
@@ -247,17 +247,16 @@ REDO_AND_MARKS = Migration(
         )
         """,
         "INSERT INTO redo_position (applied) VALUES (0)",
+        "ALTER TABLE accounts ADD COLUMN recent_marks STRUCT(seq BIGINT, row_floor BIGINT)[]",
         """
-        CREATE TABLE history_marks (
-            account_no  INTEGER NOT NULL,
-            seq         BIGINT NOT NULL,   -- this entry of the account and later ones ...
-            row_floor   BIGINT NOT NULL    -- ... lie at this journal row or after
-        )
-        """,
-        "CREATE INDEX history_marks_by_account ON history_marks (account_no)",
-        """
-        INSERT INTO history_marks (account_no, seq, row_floor)
-        SELECT account_no, seq, rowid FROM journal WHERE seq % 20 = 0
+        UPDATE accounts SET recent_marks = m.marks
+        FROM (
+            SELECT account_no,
+                   list_slice(list({'seq': seq, 'row_floor': rowid} ORDER BY seq), -6, -1)
+                       AS marks
+            FROM journal WHERE seq % 20 = 0 GROUP BY account_no
+        ) AS m
+        WHERE accounts.account_no = m.account_no
         """,
     ),
 )
@@ -270,7 +269,8 @@ REDO_AND_MARKS = Migration(
 #   same columns and answers as migration 6).
 # - spendable_grants(as_of): the grants live at `as_of` with credits left.
 # - ledger_accounts, ledger_journal, ledger_grants, ledger_holds: the tables' columns by
-#   name. ledger_accounts' total and held are as booked: what a user can spend is
+#   name (not accounts.recent_marks, the ledger's own bookkeeping: marks.py).
+#   ledger_accounts' total and held are as booked: what a user can spend is
 #   account_balances' available.
 READ_SURFACE = Migration(
     8,
@@ -351,7 +351,7 @@ ONE_RULE_PER_CHECK = Migration(
     (
         *_swap(
             "accounts",
-            "user_id, account_no, email, plan, created_at, total, held, entries",
+            "user_id, account_no, email, plan, created_at, total, held, entries, recent_marks",
             """
             CREATE TABLE accounts_new (
                 user_id     VARCHAR PRIMARY KEY,
@@ -362,6 +362,7 @@ ONE_RULE_PER_CHECK = Migration(
                 total       BIGINT NOT NULL DEFAULT 0,   -- sum of journal credits
                 held        BIGINT NOT NULL DEFAULT 0,   -- sum of journal held
                 entries     BIGINT NOT NULL DEFAULT 0,   -- journal entries so far (last seq)
+                recent_marks STRUCT(seq BIGINT, row_floor BIGINT)[],  -- marks.py
                 CHECK (held >= 0),
                 CHECK (total >= held)
             )

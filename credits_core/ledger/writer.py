@@ -433,19 +433,22 @@ class Writer:
         return number
 
     def _answer(self, commands: list[Command], outcomes: list[tuple[bool, Any]]) -> None:
+        """Tell the listeners first, then the callers: a caller that waits for the
+        listeners once answered finds its write among what they are told."""
         touched: set[str] = set()
         everyone = False
         for command, (ok, value) in zip(commands, outcomes, strict=True):
-            if ok:
-                command.future.set_result(value)
-                if command.touched is not None:
-                    users = command.touched(value)
-                    everyone = everyone or users is None
-                    touched |= users or set()
-            else:
-                command.future.set_exception(value)
+            if ok and command.touched is not None:
+                users = command.touched(value)
+                everyone = everyone or users is None
+                touched |= users or set()
         if everyone or touched:
             self.notifier.publish(None if everyone else frozenset(touched))
+        for command, (ok, value) in zip(commands, outcomes, strict=True):
+            if ok:
+                command.future.set_result(value)
+            else:
+                command.future.set_exception(value)
 
     def _fresh_state(self) -> None:
         """Before deciding: forget what the file now holds, and drop the least recently
@@ -533,10 +536,10 @@ class Writer:
         self._accounts.clear()  # it wrote accounts the kept state does not know of
         self._unapplied.clear()  # the file held every logged batch before it ran
         self._mark_appended(floor)
-        command.future.set_result(result)
         self.batch_sizes.append(1)
-        if command.touched is not None:
+        if command.touched is not None:  # before the caller, as in _answer
             self.notifier.publish(command.touched(result))
+        command.future.set_result(result)
 
     def _mark_appended(self, floor: int) -> None:
         """History marks of what a write run alone appended: only hints, so a failure

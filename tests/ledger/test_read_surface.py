@@ -37,6 +37,8 @@ BALANCES_6 = ACCOUNT_BALANCES.statements[0].replace(
 )
 MIRRORS = {"accounts": "ledger_accounts", "journal": "ledger_journal",
            "grants": "ledger_grants", "holds": "ledger_holds"}  # fmt: skip
+# The ledger's own bookkeeping, not data: an account's recent history marks (marks.py).
+INTERNAL = {"recent_marks"}
 
 
 @pytest.fixture
@@ -137,8 +139,10 @@ def test_the_ledger_views_give_the_tables_rows_and_columns(on_file, clock):
     assert kinds >= {"grant", "reserve", "capture", "release", "expire", "grant_expired",
                      "adjust", "refund"}  # fmt: skip
     for table, view in MIRRORS.items():
-        assert rows(on_file, f"DESCRIBE {view}") == rows(on_file, f"DESCRIBE {table}")
-        everything = rows(on_file, f"SELECT * FROM {table} ORDER BY ALL")
+        columns = [c for c in rows(on_file, f"DESCRIBE {table}") if c[0] not in INTERNAL]
+        assert rows(on_file, f"DESCRIBE {view}") == columns
+        names = ", ".join(c[0] for c in columns)
+        everything = rows(on_file, f"SELECT {names} FROM {table} ORDER BY ALL")
         assert len(everything) >= 3, table
         assert rows(on_file, f"SELECT * FROM {view} ORDER BY ALL") == everything, table
 
