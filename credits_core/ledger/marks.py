@@ -5,8 +5,8 @@ cost a fetch per row through the index. But the journal is only ever appended to
 its row numbers (DuckDB's `rowid`) grow with time, and DuckDB skips every row group
 below a `rowid >= n` bound. A mark says: the account's entry `seq` and every later one
 sit at row `row_floor` or after. Every MARK_EVERY-th entry of an account gets one, and
-the account's row keeps its last KEEP_MARKS (`accounts.recent_marks`), read with the
-account itself: a history of its newest hundred entries then scans only the journal's
+the account's row keeps its last KEEP_MARKS (`accounts.mark_*`), read with the account
+itself: a history of its newest hundred entries then scans only the journal's
 rows from the mark just before them, a few percent of the journal for a heavy user.
 
 A mark is only a lower bound, and a missing one only makes a read scan more, so marks
@@ -21,17 +21,38 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-MARK_EVERY = 20  # entries of one account between two marks
-KEEP_MARKS = 6  # the newest marks kept: the oldest is at least 100 entries back
+MARK_EVERY = 50  # entries of one account between two marks
+KEEP_MARKS = 3  # marks kept per account: the oldest is at least 100 entries back
 MARK = pa.struct([("seq", pa.int64()), ("row_floor", pa.int64())])
-# the account's marks with the new ones after them, the newest KEEP_MARKS kept
-KEPT = f"list_slice(list_concat(coalesce(accounts.recent_marks, []), n.marks), -{KEEP_MARKS}, -1)"
+COLUMNS = [(f"mark_seq_{n}", f"mark_row_{n}") for n in range(1, KEEP_MARKS + 1)]
+# The account's marks (kept in scalar columns, oldest first: DuckDB updates scalars in
+# place, lists 30 times slower) followed by the new ones `n.marks`, the newest kept.
+_KEPT = ", ".join(f"{{'seq': a.{s}, 'row_floor': a.{r}}}" for s, r in COLUMNS)
+_MERGED = f"""
+    SELECT n.account_no,
+           list_slice(list_concat(list_filter([{_KEPT}], lambda m: m.seq IS NOT NULL), n.marks),
+                      -{KEEP_MARKS}, -1) AS k
+    FROM (NEW_MARKS) AS n JOIN accounts AS a ON a.account_no = n.account_no
+"""
+_SET = ", ".join(
+    f"{s} = u.k[{i}].seq, {r} = u.k[{i}].row_floor" for i, (s, r) in enumerate(COLUMNS, 1)
+)
+MARKS_SQL = ", ".join(f"{s}, {r}" for s, r in COLUMNS)
 
 
 def journal_length(cur: duckdb.DuckDBPyConnection) -> int:
     """Rows the journal holds (committed or in this transaction): the next row's number."""
     [(rows,)] = cur.execute("SELECT count(*) FROM journal").fetchall()
     return int(rows)
+
+
+def _keep(cur: duckdb.DuckDBPyConnection, new: str, params: list) -> None:
+    """Add the new marks (`new`: a query of account_no and marks, oldest first)."""
+    cur.execute(
+        f"UPDATE accounts SET {_SET} FROM ({_MERGED.replace('NEW_MARKS', new)}) AS u "
+        "WHERE accounts.account_no = u.account_no",
+        params,
+    )
 
 
 def mark_entries(cur: duckdb.DuckDBPyConnection, entries: list[tuple], floor: int) -> None:
@@ -47,30 +68,26 @@ def mark_entries(cur: duckdb.DuckDBPyConnection, entries: list[tuple], floor: in
         "account_no": pa.array(list(new), pa.int32()),
         "marks": pa.array(list(new.values()), pa.list_(MARK)),
     }))  # fmt: skip
-    cur.execute(
-        f"""
-        UPDATE accounts SET recent_marks = {KEPT} FROM new_marks AS n
-        WHERE accounts.account_no = n.account_no
-          AND accounts.account_no IN ({", ".join(["?"] * len(new))})
-        """,
-        list(new),
-    )
+    _keep(cur, "SELECT account_no, marks FROM new_marks", [])
 
 
 def mark_appended(cur: duckdb.DuckDBPyConnection, floor: int) -> None:
     """Mark, at their exact rows, the entries committed from row `floor` on."""
-    cur.execute(
+    _keep(
+        cur,
         f"""
-        UPDATE accounts SET recent_marks = {KEPT}
-        FROM (
-            SELECT account_no, list({{'seq': seq, 'row_floor': rowid}} ORDER BY seq) AS marks
-            FROM journal WHERE rowid >= ? AND seq % {MARK_EVERY} = 0
-            GROUP BY account_no
-        ) AS n
-        WHERE accounts.account_no = n.account_no
+        SELECT account_no, list({{'seq': seq, 'row_floor': rowid}} ORDER BY seq) AS marks
+        FROM journal WHERE rowid >= ? AND seq % {MARK_EVERY} = 0
+        GROUP BY account_no
         """,
         [floor],
     )
+
+
+def kept(row: tuple) -> list[dict]:
+    """The marks of an account from its MARKS_SQL columns."""
+    pairs = zip(row[::2], row[1::2], strict=True)
+    return [{"seq": seq, "row_floor": at} for seq, at in pairs if seq is not None]
 
 
 def floor(marks: list[dict] | None, seq: int) -> int | None:

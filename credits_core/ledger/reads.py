@@ -22,6 +22,7 @@ import pandas as pd
 
 from credits_core.ledger import grants
 from credits_core.ledger.errors import UnknownAccount
+from credits_core.ledger.marks import MARKS_SQL, kept
 from credits_core.ledger.marks import floor as floor_of
 from credits_core.ledger.values import Account, Balance
 
@@ -57,11 +58,11 @@ class AccountSize(NamedTuple):
 
 def account_size(cur: duckdb.DuckDBPyConnection, user_id: str) -> AccountSize:
     row = cur.execute(
-        "SELECT account_no, entries, recent_marks FROM accounts WHERE user_id = ?", [user_id]
+        f"SELECT account_no, entries, {MARKS_SQL} FROM accounts WHERE user_id = ?", [user_id]
     ).fetchone()
     if row is None:
         raise UnknownAccount(user_id)
-    return AccountSize(*row)
+    return AccountSize(row[0], row[1], kept(row[2:]))
 
 
 def account(cur: duckdb.DuckDBPyConnection, user_id: str) -> Account:
@@ -166,9 +167,10 @@ def _newest(
     when it has one, else through the index. `marks`: the account's recent marks, read
     with `entries` (None: read them now)."""
     if marks is None:
-        entries, marks = cur.execute(
-            "SELECT entries, recent_marks FROM accounts WHERE account_no = ?", [number]
+        entries, *columns = cur.execute(
+            f"SELECT entries, {MARKS_SQL} FROM accounts WHERE account_no = ?", [number]
         ).fetchone()
+        marks = kept(columns)
     row = floor_of(marks, entries - count + 1)
     if row is None:
         return cur.execute(NEWEST_ENTRIES, [number, count]).fetchall()

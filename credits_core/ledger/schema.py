@@ -236,10 +236,10 @@ ACCOUNT_BALANCES = Migration(
 
 # The writer answers once a batch is in its redo log (redo.py); the applier records here,
 # in the transaction that writes them, the last logged batch the file holds. An account's
-# recent history marks (marks.py) say from which journal row its later entries all lie.
+# history marks (marks.py) say from which journal row its later entries all lie.
 REDO_AND_MARKS = Migration(
     7,
-    "redo_position: the last logged batch the file holds; accounts.recent_marks",
+    "redo_position: the last logged batch the file holds; the accounts' history marks",
     (
         """
         CREATE TABLE redo_position (
@@ -247,14 +247,20 @@ REDO_AND_MARKS = Migration(
         )
         """,
         "INSERT INTO redo_position (applied) VALUES (0)",
-        "ALTER TABLE accounts ADD COLUMN recent_marks STRUCT(seq BIGINT, row_floor BIGINT)[]",
+        *(
+            f"ALTER TABLE accounts ADD COLUMN {column} BIGINT"
+            for n in (1, 2, 3)
+            for column in (f"mark_seq_{n}", f"mark_row_{n}")
+        ),
         """
-        UPDATE accounts SET recent_marks = m.marks
+        UPDATE accounts SET mark_seq_1 = m.marks[1].seq, mark_row_1 = m.marks[1].row_floor,
+                            mark_seq_2 = m.marks[2].seq, mark_row_2 = m.marks[2].row_floor,
+                            mark_seq_3 = m.marks[3].seq, mark_row_3 = m.marks[3].row_floor
         FROM (
             SELECT account_no,
-                   list_slice(list({'seq': seq, 'row_floor': rowid} ORDER BY seq), -6, -1)
+                   list_slice(list({'seq': seq, 'row_floor': rowid} ORDER BY seq), -3, -1)
                        AS marks
-            FROM journal WHERE seq % 20 = 0 GROUP BY account_no
+            FROM journal WHERE seq % 50 = 0 GROUP BY account_no
         ) AS m
         WHERE accounts.account_no = m.account_no
         """,
@@ -269,7 +275,7 @@ REDO_AND_MARKS = Migration(
 #   same columns and answers as migration 6).
 # - spendable_grants(as_of): the grants live at `as_of` with credits left.
 # - ledger_accounts, ledger_journal, ledger_grants, ledger_holds: the tables' columns by
-#   name (not accounts.recent_marks, the ledger's own bookkeeping: marks.py).
+#   name (not the accounts' mark_* columns, the ledger's own bookkeeping: marks.py).
 #   ledger_accounts' total and held are as booked: what a user can spend is
 #   account_balances' available.
 READ_SURFACE = Migration(
@@ -351,7 +357,8 @@ ONE_RULE_PER_CHECK = Migration(
     (
         *_swap(
             "accounts",
-            "user_id, account_no, email, plan, created_at, total, held, entries, recent_marks",
+            "user_id, account_no, email, plan, created_at, total, held, entries, "
+            "mark_seq_1, mark_row_1, mark_seq_2, mark_row_2, mark_seq_3, mark_row_3",
             """
             CREATE TABLE accounts_new (
                 user_id     VARCHAR PRIMARY KEY,
@@ -362,7 +369,12 @@ ONE_RULE_PER_CHECK = Migration(
                 total       BIGINT NOT NULL DEFAULT 0,   -- sum of journal credits
                 held        BIGINT NOT NULL DEFAULT 0,   -- sum of journal held
                 entries     BIGINT NOT NULL DEFAULT 0,   -- journal entries so far (last seq)
-                recent_marks STRUCT(seq BIGINT, row_floor BIGINT)[],  -- marks.py
+                mark_seq_1  BIGINT,  -- the account's history marks, oldest first (marks.py)
+                mark_row_1  BIGINT,
+                mark_seq_2  BIGINT,
+                mark_row_2  BIGINT,
+                mark_seq_3  BIGINT,
+                mark_row_3  BIGINT,
                 CHECK (held >= 0),
                 CHECK (total >= held)
             )

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from credits_core.ledger import Ledger, reads
+from credits_core.ledger.marks import MARKS_SQL, kept
 from credits_core.ledger.schema import migrate
 from tests.ledger.support import funded, sql
 
@@ -36,9 +37,8 @@ def by_index(ledger: Ledger, user_id: str, limit: int) -> list[int]:
 
 def marked(ledger: Ledger, account_no: int) -> list[int]:
     """The entries the account's kept history marks are at."""
-    [(marks,)] = sql(ledger, "SELECT recent_marks FROM accounts WHERE account_no = ?",
-                     [account_no])  # fmt: skip
-    return [mark["seq"] for mark in marks or []]
+    [row] = sql(ledger, f"SELECT {MARKS_SQL} FROM accounts WHERE account_no = ?", [account_no])
+    return [mark["seq"] for mark in kept(row)]
 
 
 def spend(ledger: Ledger, users: list[str], rounds: int) -> None:
@@ -51,7 +51,7 @@ def spend(ledger: Ledger, users: list[str], rounds: int) -> None:
 def test_a_long_history_from_its_mark_is_the_newest_entries(ledger):
     users = [funded(ledger, f"u_{n}", credits=10_000) for n in range(3)]
     spend(ledger, users, rounds=40)  # 81 entries each, interleaved
-    assert marked(ledger, 1) == [20, 40, 60, 80]
+    assert marked(ledger, 1) == [50]
     for limit in (1, 10, 50, 81):
         frame = ledger.history("u_1", limit=limit)
         assert list(frame["seq"]) == list(range(81, 81 - limit, -1)) == by_index(ledger, "u_1",
@@ -74,40 +74,37 @@ def test_bulk_usage_is_marked_too(ledger, clock):
     })  # fmt: skip
     ledger.apply_usage(events)
     spend(ledger, users, rounds=5)
-    assert marked(ledger, 2) == [20, 40, 60]
-    assert list(ledger.history("u_1", limit=40)["seq"]) == by_index(ledger, "u_1", 40)
+    assert marked(ledger, 2) == [50]
+    assert list(ledger.history("u_1", limit=20)["seq"]) == by_index(ledger, "u_1", 20)
     assert ledger.check_invariants() == []
 
 
 def test_an_upgraded_file_gets_the_marks_of_its_journal(db_path, clock):
-    con = duckdb.connect(db_path)  # a file from before the marks, with 130 entries
+    con = duckdb.connect(db_path)  # a file from before the marks, with 330 entries
     migrate(con, clock.now, target=6)
     con.execute(
         "INSERT INTO accounts (user_id, account_no, created_at, total, held, entries) "
-        "VALUES ('u_1', 1, ?, 130, 0, 130)",
+        "VALUES ('u_1', 1, ?, 330, 0, 330)",
         [clock.now],
     )
     con.execute(
         """
         INSERT INTO journal (account_no, seq, user_id, ts, kind, credits, held, balance_after,
                              held_after, transaction_id)
-        SELECT 1, i, 'u_1', ?, 'adjust', 1, 0, i, 0, 'adj-1-' || i FROM range(1, 131) t(i)
+        SELECT 1, i, 'u_1', ?, 'adjust', 1, 0, i, 0, 'adj-1-' || i FROM range(1, 331) t(i)
         """,
         [clock.now],
     )
     con.close()
     with Ledger.open(db_path, clock=clock) as ledger:
-        assert marked(ledger, 1) == [20, 40, 60, 80, 100, 120]  # the newest KEEP_MARKS
-        assert list(ledger.history("u_1", limit=100)["seq"]) == list(range(130, 30, -1))
+        assert marked(ledger, 1) == [200, 250, 300]  # the newest KEEP_MARKS
+        assert list(ledger.history("u_1", limit=100)["seq"]) == list(range(330, 230, -1))
         assert list(ledger.history("u_1", limit=100)["seq"]) == by_index(ledger, "u_1", 100)
 
 
 def test_a_mark_past_its_entry_is_reported(ledger):
     users = [funded(ledger, f"u_{n}", credits=10_000) for n in range(2)]
-    spend(ledger, users, rounds=15)
-    sql(
-        ledger,
-        "UPDATE accounts SET recent_marks = [{'seq': 20, 'row_floor': 1000}] WHERE account_no = 1",
-    )
+    spend(ledger, users, rounds=25)  # 51 entries each: one mark
+    sql(ledger, "UPDATE accounts SET mark_row_1 = mark_row_1 + 1000 WHERE account_no = 1")
     problems = ledger.check_invariants()
     assert problems and all("history mark" in line for line in problems)

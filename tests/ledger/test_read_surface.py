@@ -38,7 +38,7 @@ BALANCES_6 = ACCOUNT_BALANCES.statements[0].replace(
 MIRRORS = {"accounts": "ledger_accounts", "journal": "ledger_journal",
            "grants": "ledger_grants", "holds": "ledger_holds"}  # fmt: skip
 # The ledger's own bookkeeping, not data: an account's recent history marks (marks.py).
-INTERNAL = {"recent_marks"}
+INTERNAL = {f"mark_{kind}_{n}" for kind in ("seq", "row") for n in (1, 2, 3)}
 
 
 @pytest.fixture
