@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
+from credits_core.ledger import marks
+
 EXAMPLES = 5
 
 RULES: tuple[tuple[str, str], ...] = (
@@ -151,14 +153,11 @@ RULES: tuple[tuple[str, str], ...] = (
         "a history mark's entry lies at or after the mark's row (marks.py)",
         """
         SELECT m.account_no, m.mark.seq, m.mark.row_floor, j.row
-        FROM (SELECT account_no, unnest([{'seq': mark_seq_1, 'row_floor': mark_row_1},
-                                         {'seq': mark_seq_2, 'row_floor': mark_row_2},
-                                         {'seq': mark_seq_3, 'row_floor': mark_row_3}]) AS mark
-              FROM accounts) AS m
+        FROM (SELECT account_no, unnest([MARKS]) AS mark FROM accounts) AS m
         LEFT JOIN (SELECT account_no, seq, rowid AS row FROM journal) AS j
                ON j.account_no = m.account_no AND j.seq = m.mark.seq
         WHERE m.mark.seq IS NOT NULL AND (j.row IS NULL OR j.row < m.mark.row_floor)
-        """,
+        """.replace("MARKS", marks.AS_STRUCTS),
     ),
 )
 

@@ -21,12 +21,13 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-MARK_EVERY = 50  # entries of one account between two marks
-KEEP_MARKS = 3  # marks kept per account: the oldest is at least 100 entries back
+MARK_EVERY = 20  # entries of one account between two marks
+KEEP_MARKS = 6  # marks kept per account: the oldest is at least 100 entries back
 MARK = pa.struct([("seq", pa.int64()), ("row_floor", pa.int64())])
 COLUMNS = [(f"mark_seq_{n}", f"mark_row_{n}") for n in range(1, KEEP_MARKS + 1)]
 # The account's marks (kept in scalar columns, oldest first: DuckDB updates scalars in
 # place, lists 30 times slower) followed by the new ones `n.marks`, the newest kept.
+AS_STRUCTS = ", ".join(f"{{'seq': {s}, 'row_floor': {r}}}" for s, r in COLUMNS)
 _KEPT = ", ".join(f"{{'seq': a.{s}, 'row_floor': a.{r}}}" for s, r in COLUMNS)
 _MERGED = f"""
     SELECT n.account_no,

@@ -234,6 +234,12 @@ ACCOUNT_BALANCES = Migration(
     ),
 )
 
+# An account's six newest history marks, oldest first: (mark_seq_1, mark_row_1), ...
+_MARK_COLUMNS = [f"mark_{kind}_{n}" for n in range(1, 7) for kind in ("seq", "row")]
+_SET_MARKS = ", ".join(
+    f"mark_seq_{n} = m.marks[{n}].seq, mark_row_{n} = m.marks[{n}].row_floor" for n in range(1, 7)
+)
+
 # The writer answers once a batch is in its redo log (redo.py); the applier records here,
 # in the transaction that writes them, the last logged batch the file holds. An account's
 # history marks (marks.py) say from which journal row its later entries all lie.
@@ -247,20 +253,14 @@ REDO_AND_MARKS = Migration(
         )
         """,
         "INSERT INTO redo_position (applied) VALUES (0)",
-        *(
-            f"ALTER TABLE accounts ADD COLUMN {column} BIGINT"
-            for n in (1, 2, 3)
-            for column in (f"mark_seq_{n}", f"mark_row_{n}")
-        ),
-        """
-        UPDATE accounts SET mark_seq_1 = m.marks[1].seq, mark_row_1 = m.marks[1].row_floor,
-                            mark_seq_2 = m.marks[2].seq, mark_row_2 = m.marks[2].row_floor,
-                            mark_seq_3 = m.marks[3].seq, mark_row_3 = m.marks[3].row_floor
+        *(f"ALTER TABLE accounts ADD COLUMN {column} BIGINT" for column in _MARK_COLUMNS),
+        f"""
+        UPDATE accounts SET {_SET_MARKS}
         FROM (
             SELECT account_no,
-                   list_slice(list({'seq': seq, 'row_floor': rowid} ORDER BY seq), -3, -1)
+                   list_slice(list({{'seq': seq, 'row_floor': rowid}} ORDER BY seq), -6, -1)
                        AS marks
-            FROM journal WHERE seq % 50 = 0 GROUP BY account_no
+            FROM journal WHERE seq % 20 = 0 GROUP BY account_no
         ) AS m
         WHERE accounts.account_no = m.account_no
         """,
@@ -358,8 +358,8 @@ ONE_RULE_PER_CHECK = Migration(
         *_swap(
             "accounts",
             "user_id, account_no, email, plan, created_at, total, held, entries, "
-            "mark_seq_1, mark_row_1, mark_seq_2, mark_row_2, mark_seq_3, mark_row_3",
-            """
+            + ", ".join(_MARK_COLUMNS),
+            f"""
             CREATE TABLE accounts_new (
                 user_id     VARCHAR PRIMARY KEY,
                 account_no  INTEGER NOT NULL UNIQUE,
@@ -369,12 +369,7 @@ ONE_RULE_PER_CHECK = Migration(
                 total       BIGINT NOT NULL DEFAULT 0,   -- sum of journal credits
                 held        BIGINT NOT NULL DEFAULT 0,   -- sum of journal held
                 entries     BIGINT NOT NULL DEFAULT 0,   -- journal entries so far (last seq)
-                mark_seq_1  BIGINT,  -- the account's history marks, oldest first (marks.py)
-                mark_row_1  BIGINT,
-                mark_seq_2  BIGINT,
-                mark_row_2  BIGINT,
-                mark_seq_3  BIGINT,
-                mark_row_3  BIGINT,
+                {", ".join(f"{column} BIGINT" for column in _MARK_COLUMNS)},  -- marks.py
                 CHECK (held >= 0),
                 CHECK (total >= held)
             )

@@ -16,6 +16,7 @@ import pytest
 
 from credits_core.export.sql_console import EXAMPLES
 from credits_core.ledger import Ledger
+from credits_core.ledger.marks import COLUMNS
 from credits_core.ledger.schema import ACCOUNT_BALANCES, migrate
 from tests.ledger.support import START, FakeClock, funded
 
@@ -38,7 +39,7 @@ BALANCES_6 = ACCOUNT_BALANCES.statements[0].replace(
 MIRRORS = {"accounts": "ledger_accounts", "journal": "ledger_journal",
            "grants": "ledger_grants", "holds": "ledger_holds"}  # fmt: skip
 # The ledger's own bookkeeping, not data: an account's recent history marks (marks.py).
-INTERNAL = {f"mark_{kind}_{n}" for kind in ("seq", "row") for n in (1, 2, 3)}
+INTERNAL = {name for pair in COLUMNS for name in pair}
 
 
 @pytest.fixture
