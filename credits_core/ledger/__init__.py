@@ -82,9 +82,10 @@ batch on a thread of their own.
 History (reads.py, marks.py)
 
 One user's entries lie scattered over the whole journal. Its history is read through
-the journal's index on the account, or, for a long history, from the account's
-history mark: every 20th entry of an account records a journal row from which it and
-every later entry lie, and DuckDB skips the row groups before it.
+the journal's index on the account, or, for a long history, from the account's history
+marks: every 20th entry of an account records a journal row from which it and every
+later entry lie, the account's row keeps the newest six (read with the account), and
+DuckDB skips the row groups before the chosen one.
 
 Ids are made from the account and the entry number (``hold-7-42``, ``grant-7-1``,
 ``adj-``, ``refund-``, ``use-``), so the same calls build the same ledger.
