@@ -47,12 +47,20 @@ def journal_length(cur: duckdb.DuckDBPyConnection) -> int:
     return int(rows)
 
 
-def _keep(cur: duckdb.DuckDBPyConnection, new: str, params: list) -> None:
-    """Add the new marks (`new`: a query of account_no and marks, oldest first)."""
+def _keep(
+    cur: duckdb.DuckDBPyConnection, new: str, params: list, accounts: list[int] | None = None
+) -> None:
+    """Add the new marks (`new`: a query of account_no and marks, oldest first); when the
+    `accounts` are known, DuckDB finds them through the index instead of scanning."""
+    only, listed = "", []
+    if accounts is not None:
+        only = f" AND a.account_no IN ({', '.join(['?'] * len(accounts))})"
+        listed = list(accounts)
+    merged = _MERGED.replace("NEW_MARKS", new) + only.replace(" AND", " WHERE", 1)
     cur.execute(
-        f"UPDATE accounts SET {_SET} FROM ({_MERGED.replace('NEW_MARKS', new)}) AS u "
-        "WHERE accounts.account_no = u.account_no",
-        params,
+        f"UPDATE accounts SET {_SET} FROM ({merged}) AS u "
+        f"WHERE accounts.account_no = u.account_no{only.replace('a.', 'accounts.')}",
+        [*params, *listed, *listed],
     )
 
 
@@ -69,7 +77,7 @@ def mark_entries(cur: duckdb.DuckDBPyConnection, entries: list[tuple], floor: in
         "account_no": pa.array(list(new), pa.int32()),
         "marks": pa.array(list(new.values()), pa.list_(MARK)),
     }))  # fmt: skip
-    _keep(cur, "SELECT account_no, marks FROM new_marks", [])
+    _keep(cur, "SELECT account_no, marks FROM new_marks", [], list(new))
 
 
 def mark_appended(cur: duckdb.DuckDBPyConnection, floor: int) -> None:
