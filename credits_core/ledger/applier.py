@@ -16,7 +16,6 @@ are bounded (`MAX_WAITING_ROWS`): when the file falls that far behind, the write
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -29,7 +28,7 @@ from credits_core.ledger import marks
 from credits_core.ledger.changes import ENTRIES, Changes
 from credits_core.ledger.errors import LedgerBehind
 from credits_core.ledger.redo import RedoLog, check_sequence
-from credits_core.ledger.store import Store
+from credits_core.ledger.store import Store, describe, rollback
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ def replay(store: Store, log: RedoLog) -> int:
                     _write(cur, later[start : start + REPLAY_CHUNK_BATCHES])
                 cur.execute("COMMIT")
             except BaseException:
-                _rollback(cur)
+                rollback(cur)
                 raise
             logger.info("replayed %d logged batch(es) into %s", len(later), store.path)
             applied = later[-1][0]
@@ -173,8 +172,8 @@ class Applier:
                 cur.execute("COMMIT")
                 break
             except Exception as error:
-                _rollback(cur)
-                self.failure = _first_line(error)
+                rollback(cur)
+                self.failure = describe(error)
                 logger.warning("applying %d logged batch(es) failed: %s", len(batches), error)
                 if self._stopping:
                     return False
@@ -187,13 +186,3 @@ class Applier:
             self.apply_sizes.append(len(batches))
             self._changed.notify_all()
         return True
-
-
-def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
-    with contextlib.suppress(duckdb.Error):  # the failure may have ended the transaction
-        cur.execute("ROLLBACK")
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"

@@ -8,6 +8,7 @@ through the file's one writer (writer.py).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -196,3 +197,15 @@ def _prepare(con: duckdb.DuckDBPyConnection, path: str, now: datetime, read_only
 
 def _first_line(message: str) -> str:
     return message.strip().splitlines()[0].removeprefix("IO Error: ")
+
+
+def rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the cursor's transaction, if a failure has not ended it already."""
+    with contextlib.suppress(duckdb.Error):
+        cur.execute("ROLLBACK")
+
+
+def describe(error: BaseException) -> str:
+    """An error's class and the first line of its message, for a typed error's text."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"

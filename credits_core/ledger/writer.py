@@ -31,7 +31,6 @@ after a sweep), on a thread of their own: a slow listener never delays a write.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import queue
@@ -61,7 +60,7 @@ from credits_core.ledger.errors import (
 )
 from credits_core.ledger.redo import RedoLog, has_records
 from credits_core.ledger.state import Accounts, AccountState
-from credits_core.ledger.store import Store
+from credits_core.ledger.store import Store, describe, rollback
 from credits_core.ledger.values import Balance, Reservation
 
 logger = logging.getLogger(__name__)
@@ -352,7 +351,7 @@ class Writer:
                 except Exception as error:  # a bug: answer everyone, keep serving
                     logger.exception("the ledger writer failed; its state is reloaded")
                     self._drop_state()
-                    failed = WriteFailed(len(commands), _first_line(error))
+                    failed = WriteFailed(len(commands), describe(error))
                     for command in commands:
                         if not command.future.done():
                             command.future.set_exception(failed)
@@ -406,7 +405,7 @@ class Writer:
             number = self._log_batch(batch, changes)
         except Exception as error:
             self._drop_state()
-            failed = WriteFailed(len(commands), _first_line(error))
+            failed = WriteFailed(len(commands), describe(error))
             logger.warning("ledger batch of %d commands failed: %s", len(commands), error)
             for command in commands:
                 command.future.set_exception(failed)
@@ -527,10 +526,10 @@ class Writer:
                 self.before_commit(cur)
             cur.execute("COMMIT")
         except Exception as error:
-            _rollback(cur)
+            rollback(cur)
             self._drop_state()
             if not isinstance(error, CreditsError | ValueError | TypeError):
-                error = WriteFailed(1, _first_line(error))
+                error = WriteFailed(1, describe(error))
             command.future.set_exception(error)
             return
         self._accounts.clear()  # it wrote accounts the kept state does not know of
@@ -564,16 +563,6 @@ class Writer:
             **command.encode(result),
         )  # fmt: skip
         return result
-
-
-def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
-    with contextlib.suppress(duckdb.Error):  # the failure may have ended the transaction
-        cur.execute("ROLLBACK")
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
 # ---------------------------------------------------------------------- one per file
