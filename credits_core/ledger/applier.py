@@ -49,9 +49,10 @@ def _write(cur: duckdb.DuckDBPyConnection, batches: list[tuple[int, Changes]]) -
     caller's transaction."""
     changes = Changes.merge([changes for _, changes in batches])
     entries = changes.rows.get(ENTRIES.name, [])
-    if entries:
-        marks.mark_entries(cur, entries, marks.journal_length(cur))
+    floor = marks.journal_length(cur) if entries else 0
     changes.write(cur)
+    if entries:  # once the accounts these batches opened exist
+        marks.mark_entries(cur, entries, floor)
     cur.execute("UPDATE redo_position SET applied = ?", [batches[-1][0]])
 
 

@@ -49,6 +49,7 @@ MAX_PRIORITY = 1_000
 MAX_TTL = timedelta(days=7)
 MAX_TEXT = 500
 MAX_ID = 200
+NESTING = (dict, list, tuple)  # the JSON values that nest
 MAX_METADATA_BYTES = 16_384
 MAX_METADATA_DEPTH = 32  # nesting of dicts and lists
 EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)  # usage before this is a mistake
@@ -156,6 +157,8 @@ def text_problem(value: object, name: str) -> str | None:
         return f"must be at most {longest:,} characters long (it has {len(value):,})"
     if rule == "id" and value != value.strip():
         return "must not start or end with spaces or other white space"
+    if value.isascii() and value.isprintable():
+        return None  # the usual case: valid under every rule, without a look at each char
     for position, char in enumerate(value):
         if _forbidden(char, rule):
             return f"contains {_describe(char)} at position {position}, which is not allowed"
@@ -230,7 +233,8 @@ def json_object(value: dict[Any, Any], name: str) -> str:
         )
     try:
         encoded = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
-        json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates fail here
+        if "\\u" in encoded:  # text beyond ASCII, escaped: lone surrogates fail here
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as error:
         raise InvalidMetadata(
             f"{name} holds text that is not valid Unicode ({_describe(error.object[error.start])}"
@@ -251,10 +255,12 @@ def json_object(value: dict[Any, Any], name: str) -> str:
 
 def _depth(value: object) -> int:
     """How deeply dicts and lists nest in `value` (without recursion)."""
+    if isinstance(value, dict) and not any(isinstance(v, NESTING) for v in value.values()):
+        return 1  # the usual metadata: one flat dict
     deepest, stack = 0, [(value, 1)]
     while stack:
         item, level = stack.pop()
-        if isinstance(item, dict | list | tuple):
+        if isinstance(item, NESTING):
             deepest = max(deepest, level)
             if level > MAX_METADATA_DEPTH:
                 break
@@ -263,10 +269,9 @@ def _depth(value: object) -> int:
     return deepest
 
 
-def model_of(metadata_json: str | None) -> str | None:
-    if metadata_json is None:
-        return None
-    model = json.loads(metadata_json).get("model")
+def model_of(metadata: dict[str, Any] | None) -> str | None:
+    """The generation's model named in checked metadata (see metadata()), if any."""
+    model = None if metadata is None else metadata.get("model")
     return model if isinstance(model, str) else None
 
 

@@ -160,7 +160,7 @@ def reserve(
     ttl = checks.ttl(ttl)
     actor = checks.text(actor, "actor") or SYSTEM
     priced = checks.quote_fields(quote)
-    priced["model"] = priced["model"] or checks.model_of(metadata_json)
+    priced["model"] = priced["model"] or checks.model_of(metadata)
     request = {
         "user_id": user_id,
         "credits": credits,

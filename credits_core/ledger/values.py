@@ -7,6 +7,7 @@ first result of an idempotent write is kept and returned again.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -43,10 +44,10 @@ class _Record:
     """JSON round trip for the frozen dataclasses below; times always in datetime.UTC."""
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
+        for name in _times(type(self)):
+            value = getattr(self, name)
             if isinstance(value, datetime) and value.tzinfo is not UTC:
-                object.__setattr__(self, f.name, value.astimezone(UTC))
+                object.__setattr__(self, name, value.astimezone(UTC))
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _encode(getattr(self, f.name)) for f in dataclasses.fields(self)}
@@ -55,6 +56,15 @@ class _Record:
     def from_dict(cls, data: dict[str, Any]) -> Self:
         hints = typing.get_type_hints(cls)
         return cls(**{name: _decode(hints[name], value) for name, value in data.items()})
+
+
+@functools.cache
+def _times(cls: type) -> tuple[str, ...]:
+    """The fields of a record that hold a time."""
+    hints = typing.get_type_hints(cls)
+    return tuple(
+        f.name for f in dataclasses.fields(cls) if datetime in _alternatives(hints[f.name])
+    )
 
 
 def _encode(value: object) -> object:

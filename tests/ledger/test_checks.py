@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
+import pytest
 
 from credits_core.ledger import checks
+from credits_core.ledger.errors import InvalidMetadata
 
 
 def test_whole_numbers_of_any_integer_type_are_credits():
@@ -25,9 +27,27 @@ def test_metadata_is_stored_as_canonical_json():
 
 
 def test_the_model_comes_from_metadata_when_it_is_text():
-    assert checks.model_of('{"model": "Gen-4 Turbo"}') == "Gen-4 Turbo"
-    assert checks.model_of('{"model": 7}') is None
+    assert checks.model_of({"model": "Gen-4 Turbo"}) == "Gen-4 Turbo"
+    assert checks.model_of({"model": 7}) is None
+    assert checks.model_of({"prompt": "a cat"}) is None
     assert checks.model_of(None) is None
+
+
+def test_text_beyond_ascii_is_checked_character_by_character():
+    assert checks.text_problem("café ☕", "reason") is None
+    assert checks.text_problem("plain ascii", "reason") is None
+    assert "U+0007" in checks.text_problem("bell\a", "reason")
+    assert "U+D800" in checks.text_problem("half \ud800", "reason")
+    assert "U+00A0" in checks.text_problem("no\u00a0break", "user_id")
+    assert checks.text_problem("two\nlines", "reason") is None  # free text may break lines
+    assert checks.text_problem("two\nlines", "user_id") is not None
+
+
+def test_metadata_with_a_lone_surrogate_is_refused():
+    with pytest.raises(InvalidMetadata, match="not valid Unicode"):
+        checks.metadata({"prompt": "half \ud800"})
+    assert checks.metadata({"prompt": "café"}) == '{"prompt":"caf\\u00e9"}'
+    assert checks.metadata({"a": {"b": [1]}}) == '{"a":{"b":[1]}}'
 
 
 def test_entry_kinds_accept_one_or_many():

@@ -9,6 +9,7 @@ entry by entry through the index.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -46,6 +47,25 @@ def spend(ledger: Ledger, users: list[str], rounds: int) -> None:
         for user in users:
             hold = ledger.reserve(user, 1)
             ledger.confirm(hold.transaction_id, success=True)
+
+
+def test_an_account_opened_in_the_same_apply_as_its_entries_gets_its_marks(ledger):
+    applier, held, go_on = ledger.writer.applier, threading.Event(), threading.Event()
+
+    def hold_the_first_apply(cur: duckdb.DuckDBPyConnection) -> None:
+        held.set()
+        go_on.wait(timeout=30)
+
+    applier.before_apply = hold_the_first_apply
+    funded(ledger, "u_0")
+    assert held.wait(timeout=30)  # u_0's apply waits; what follows is applied together
+    funded(ledger, "u_1", credits=10_000)
+    spend(ledger, ["u_1"], rounds=20)
+    applier.before_apply = None
+    go_on.set()
+    assert marked(ledger, 2) == [20, 40]
+    assert max(applier.apply_sizes) > 20  # u_1's opening and its entries: one apply
+    assert list(ledger.history("u_1", limit=3)["seq"]) == [41, 40, 39]
 
 
 def test_a_long_history_from_its_mark_is_the_newest_entries(ledger):
