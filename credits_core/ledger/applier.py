@@ -7,9 +7,15 @@ of the last batch it holds (`redo_position`), so that on opening exactly the bat
 after it are applied again (`replay`). Under load one DuckDB commit thus carries many
 batches: DuckDB's cost is per statement and per commit, not per row.
 
+The applier waits before it applies: until a reader needs the file to catch up, or
+`APPLY_ROWS` rows wait, or the oldest waiting batch has waited `APPLY_DELAY_S`. Each
+DuckDB statement lets go of the GIL and must take it back, which under load costs up
+to a switch interval (5 ms) while the writer's callers hold it: so fewer, larger
+applies cost the process far less than one apply after another.
+
 Readers see every acknowledged write: `catch_up()`, which the store runs before each
-read, waits until the file holds every batch logged so far (at most one apply, a few
-ms under load). A failed apply is rolled back and retried; the batches stay logged,
+read, wakes the applier and waits until the file holds every batch logged so far (one
+apply, a few ms under load). A failed apply is rolled back and retried; the batches stay logged,
 so nothing acknowledged is lost even if the process dies meanwhile. Waiting batches
 are bounded (`MAX_WAITING_ROWS`): when the file falls that far behind, the writer waits.
 """
@@ -33,6 +39,8 @@ from credits_core.ledger.store import Store, describe, rollback
 logger = logging.getLogger(__name__)
 
 MAX_APPLY_ROWS = 60_000  # rows one DuckDB transaction writes at most (one batch may exceed it)
+APPLY_ROWS = 20_000  # this many rows waiting are applied at once
+APPLY_DELAY_S = 0.05  # else a logged batch waits this long at most, unless a reader needs it
 MAX_WAITING_ROWS = 400_000  # rows logged but not yet applied, before the writer waits
 RETRY_PAUSE_S = 0.5  # between attempts of a failed apply
 CATCH_UP_S = 30.0  # how long a read waits for the file to hold what was acknowledged
@@ -89,8 +97,10 @@ class Applier:
         self._store = store
         self.applied = applied  # the last batch the file holds
         self.logged = applied  # the last batch the log holds
-        self._waiting: deque[tuple[int, Changes, int]] = deque()  # (number, changes, rows)
+        # (number, changes, rows, when it was handed over: time.monotonic())
+        self._waiting: deque[tuple[int, Changes, int, float]] = deque()
         self._waiting_rows = 0
+        self._readers = 0  # reads waiting for the file to catch up
         self._stopping = False
         self._changed = threading.Condition()
         self.failure: str | None = None  # why the last apply failed, until one succeeds
@@ -111,7 +121,7 @@ class Applier:
         rows = changes.count()
         with self._changed:
             self._changed.wait_for(lambda: self._waiting_rows < MAX_WAITING_ROWS or self._stopping)
-            self._waiting.append((number, changes, rows))
+            self._waiting.append((number, changes, rows, time.monotonic()))
             self._waiting_rows += rows
             self._changed.notify_all()
 
@@ -123,7 +133,13 @@ class Applier:
         timeout_s = CATCH_UP_S if timeout_s is None else timeout_s
         with self._changed:
             target = self.logged
-            if not self._changed.wait_for(lambda: self.applied >= target, timeout=timeout_s):
+            self._readers += 1
+            self._changed.notify_all()
+            try:
+                caught_up = self._changed.wait_for(lambda: self.applied >= target, timeout_s)
+            finally:
+                self._readers -= 1
+            if not caught_up:
                 raise LedgerBehind(self._store.path, target - self.applied, timeout_s,
                                    self.failure)  # fmt: skip
 
@@ -151,15 +167,28 @@ class Applier:
             cur.close()
 
     def _take(self) -> list[tuple[int, Changes]]:
-        """Wait for logged batches and take them, up to MAX_APPLY_ROWS (at least one)."""
+        """Wait until logged batches are due (see the module) and take them, up to
+        MAX_APPLY_ROWS (at least one); none when stopping."""
         with self._changed:
-            self._changed.wait_for(lambda: self._waiting or self._stopping)
+            while not self._due():
+                wait_s = None
+                if self._waiting:
+                    wait_s = self._waiting[0][3] + APPLY_DELAY_S - time.monotonic()
+                self._changed.wait(wait_s)
             taken, rows = [], 0
             while self._waiting and (not taken or rows + self._waiting[0][2] <= MAX_APPLY_ROWS):
-                number, changes, count = self._waiting.popleft()
+                number, changes, count, _ = self._waiting.popleft()
                 taken.append((number, changes))
                 rows += count
             return taken
+
+    def _due(self) -> bool:
+        if not self._waiting:
+            return self._stopping
+        if self._stopping or self._readers:
+            return True
+        oldest = self._waiting[0][3]
+        return self._waiting_rows >= APPLY_ROWS or time.monotonic() >= oldest + APPLY_DELAY_S
 
     def _apply(self, cur: duckdb.DuckDBPyConnection, batches: list[tuple[int, Changes]]) -> bool:
         """Write the batches in one transaction, retrying until it commits; False when

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -125,6 +126,34 @@ def test_a_read_waits_until_the_file_holds_what_was_acknowledged(ledger):
     reader.join(timeout=30)
     assert seen[0].status == "pending"
     assert tuple(ledger.balance("u_1")) == (100, 30, 70)
+
+
+def test_the_applier_waits_for_more_unless_a_read_needs_the_file(db_path, clock, monkeypatch):
+    monkeypatch.setattr(applier_module, "APPLY_DELAY_S", 3_600.0)
+    with Ledger.open(db_path, clock=clock) as ledger:
+        applier = ledger.writer.applier
+        funded(ledger, credits=100)
+        holds = [ledger.reserve("u_1", 10) for _ in range(3)]
+        time.sleep(0.2)
+        assert applier.applied == 0 < applier.logged  # acknowledged, not yet in the file
+        assert tuple(ledger.balance("u_1")) == (100, 30, 70)  # the read had them applied
+        assert applier.applied == applier.logged
+        assert list(applier.apply_sizes) == [applier.logged]  # all of them, in one apply
+        assert ledger.reservation(holds[2].transaction_id).status == "pending"
+
+
+def test_enough_waiting_rows_are_applied_without_a_read(db_path, clock, monkeypatch):
+    monkeypatch.setattr(applier_module, "APPLY_DELAY_S", 3_600.0)
+    monkeypatch.setattr(applier_module, "APPLY_ROWS", 10)
+    with Ledger.open(db_path, clock=clock) as ledger:
+        funded(ledger, credits=100)
+        for _ in range(5):
+            ledger.reserve("u_1", 1)  # 3 rows each: an entry, a hold, the balance
+        applier = ledger.writer.applier
+        deadline = time.monotonic() + 30
+        while applier.applied < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert applier.applied >= 3  # applied once 10 rows waited, with no read
 
 
 def test_a_read_refused_after_waiting_too_long_says_why(ledger, monkeypatch):
