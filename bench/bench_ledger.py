@@ -7,7 +7,9 @@ Prints figures; asserts nothing about time. Measures, on one ledger file of
       - one caller at a time: reserve p50 and pairs/s, beside a same-run baseline on a
         fresh file of the same schema: one bare single-row INSERT + COMMIT;
       - 32 threads on distinct users, and 32 threads on one user (no lost update):
-        pairs/s, p99 of one call, and the batch sizes the writer reached;
+        pairs/s, p99 of one call, and the batch sizes the writer reached; beside the
+        floor of the design (bench/floor.py: the same threads through a queue, a synced
+        log and a DuckDB applier, with no ledger logic at all);
       - 32 threads each keeping 32 pairs in flight (Ledger.submit), as the HTTP API's
         many connections and /v1/batch do: pairs/s and batch sizes;
   (b) bulk `apply_usage` events per second: one batch on the full journal, beside a
@@ -41,7 +43,8 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from credits_core import Ledger  # after the sys.path line: runs from a bare checkout
+from bench.floor import floor_pairs_per_s  # after the sys.path line: from a bare checkout
+from credits_core import Ledger
 
 TARGET_THREADED_PAIRS_PER_S = 10_000
 TARGET_P99_MS = 50.0
@@ -396,6 +399,7 @@ def main() -> None:
             for user in distinct:
                 ledger.confirm(ledger.reserve(user, 1).transaction_id, success=True)  # loaded
             spread = threaded(ledger, distinct[:THREADS], args.thread_pairs)
+            floor_s = floor_pairs_per_s(THREADS, args.thread_pairs, tmpdir)
             one_user = str(plain[500])
             before = ledger.balance(one_user).total
             shared = threaded(ledger, [one_user], args.thread_pairs)
@@ -423,6 +427,8 @@ def main() -> None:
          f">= {TARGET_THREADED_PAIRS_PER_S:,}"),
         ("      p99 of one call, ms", f"{spread.p99_ms:.1f}", f"<= {TARGET_P99_MS:g}"),
         *load_rows(spread),
+        ("      baseline: the design's floor (bench/floor.py), pairs/s", f"{floor_s:,.0f}", ""),
+        ("      pairs/s / the floor's (ratio)", f"{spread.pairs_per_s / floor_s:.2f}x", ""),
         (f"    {THREADS} threads, one user: pairs/s", f"{shared.pairs_per_s:,.0f}", ""),
         ("      p99 of one call, ms", f"{shared.p99_ms:.1f}", ""),
         *load_rows(shared),
