@@ -18,10 +18,9 @@ SPEC = DemoSpec(users=300, days=40, seed=11, end=datetime(2026, 11, 24, tzinfo=U
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    path = tmp_path_factory.mktemp("demo") / "credits.duckdb"
-    report = build(path, SPEC)
-    return path, report
+def demo(demo_databases):
+    """The demo ledger, built once per run (tests/conftest.py), and what build reported."""
+    return demo_databases.pristine(SPEC), demo_databases.report(SPEC)
 
 
 def journal_summary(path) -> list[tuple]:

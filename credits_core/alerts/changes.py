@@ -109,7 +109,7 @@ def save_rules(
         )
         rules.save(path)  # before COMMIT: a file that cannot be written records nothing
 
-    ledger.transaction("save_alert_rules", work)
+    ledger.side_write("save_alert_rules", work)
     return change
 
 

@@ -1,5 +1,5 @@
-"""Evaluating the alert rules over every user (or a few), as one write transaction of
-the ledger file (run beside the writer, one such transaction at a time): each (user,
+"""Evaluating the alert rules over every user (or a few), as one side write of the
+ledger file (`Ledger.side_write`: one write transaction beside the writer): each (user,
 rule) pair is judged in SQL (judge.py), then the alerts move accordingly (state.py):
 alerts of users who recovered are resolved, those still open carry the latest available
 credits, and pairs that match without an open alert open one with its outbox message.
@@ -51,13 +51,13 @@ class Evaluator:
 
     def evaluate(self, users: Iterable[str] | None = None) -> Evaluation:
         """Evaluate every funded account (users=None) or just these users, in one
-        write transaction; return what changed."""
+        side write; return what changed."""
         started = time.perf_counter()
         scope = None if users is None else sorted(set(users))
         if scope == []:
             return Evaluation(0, 0, 0, open_alert_counts(self.ledger).total, 0.0)
         now = self.ledger.now()
-        result = self.ledger.transaction("evaluate_alerts", lambda cur: self._run(cur, now, scope))
+        result = self.ledger.side_write("evaluate_alerts", lambda cur: self._run(cur, now, scope))
         return replace(result, seconds=round(time.perf_counter() - started, 3))
 
     def _run(

@@ -93,13 +93,13 @@ def deliver(
     """Send the due outbox messages (at most `limit`) to `destination` and mark them."""
     destination = check_destination(destination)
     now = ledger.now()
-    claimed = ledger.transaction(
+    claimed = ledger.side_write(
         "claim_outbox", lambda cur: _claim(cur, now, destination, limit, base_delay)
     )
     send = _send_file if destination.endswith(".jsonl") else _send_webhook
     errors = send(destination, claimed, timeout) if not claimed.empty else {}
     delivered = [m for m in claimed["message_id"] if m not in errors]
-    gave_up = ledger.transaction(
+    gave_up = ledger.side_write(
         "mark_outbox", lambda cur: _mark(cur, ledger.now(), delivered, errors, max_attempts)
     )
     pending = ledger.snapshot(
@@ -348,4 +348,4 @@ def retry_failed(
         ).fetchone()
         return int(count)
 
-    return ledger.transaction("retry_outbox", work)
+    return ledger.side_write("retry_outbox", work)

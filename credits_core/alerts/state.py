@@ -1,14 +1,14 @@
 """An alert's state: opened (with its outbox message), kept up to date, resolved, and
 acknowledged by support.
 
-Inside an evaluation's transaction, on the pairs `judge` left in the temporary table
+Inside an evaluation's side write, on the pairs `judge` left in the temporary table
 `evaluation`: `resolve_recovered` resolves open alerts whose user recovered (or whose
 rule is gone), `refresh_available` has those still open carry the latest available
 credits, and `open_matching` opens an alert (id `user/rule/n`) for each pair that
 matches without one, writing its outbox message in the same transaction: one message
 per user per evaluation, however many of their rules opened, keyed by the id of the
 most severe alert it announces. `acknowledge` and `acknowledge_user` are support's own
-writes, one transaction each. Every change is also an `alert_events` row.
+writes, one side write each. Every change is also an `alert_events` row.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def acknowledge(ledger: Ledger, identity: Identity, alert_id: str, note: str) ->
             raise AlertNotOpen(alert_id, row[0])
         _acknowledge(cur, [alert_id], identity.actor, note, now)
 
-    ledger.transaction("acknowledge_alert", work)
+    ledger.side_write("acknowledge_alert", work)
 
 
 def acknowledge_user(ledger: Ledger, identity: Identity, user_id: str, note: str) -> int:
@@ -69,7 +69,7 @@ def acknowledge_user(ledger: Ledger, identity: Identity, user_id: str, note: str
         _acknowledge(cur, [alert_id for (alert_id,) in rows], identity.actor, note, now)
         return len(rows)
 
-    return ledger.transaction("acknowledge_alerts", work)
+    return ledger.side_write("acknowledge_alerts", work)
 
 
 def _acknowledge(cur: duckdb.DuckDBPyConnection, ids: list[str], actor: str, note, now) -> None:

@@ -71,9 +71,9 @@ cannot be decided or logged fails each of its callers with `WriteFailed`, logs
 nothing, and the writer reloads its state once the file has caught up. A failed apply
 is retried (the batches stay in the log). Sweeps, bulk usage and bulk grants run
 alone, in their own DuckDB transaction, once the file holds every logged batch.
-Other modules' `transaction()` work (alerts), which never writes the ledger's tables,
-runs beside the writer on a cursor of its own, one at a time: an alert evaluation
-inside the writer cut 32 threads' pairs/s 4.5x. Several `Ledger` objects of one file
+Other modules' side writes (`Ledger.side_write()`: alerts), which never write the
+ledger's tables, run beside the writer on a cursor of its own, one at a time: an alert
+evaluation inside the writer cut 32 threads' pairs/s 4.5x. Several `Ledger` objects of one file
 in one process share its store and its writer. Another process opening the file gets
 ``LedgerBusy`` naming the holder (or waits, bounded, if asked); transactions are
 all-or-nothing, so nothing is ever half-written. Balance listeners hear each logged

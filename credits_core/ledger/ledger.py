@@ -174,13 +174,13 @@ class Ledger:
         they are still busy after `timeout_s`."""
         return self._open_writer("listening").notifier.drain(timeout_s)
 
-    def transaction(self, operation: str, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        """Run `work(cursor)` in one write transaction of this ledger's file, for modules
-        that keep their own tables in it (alerts). `work` must not write the ledger's own
-        tables, so it cannot disturb what the writer keeps: it runs beside the writer, on a
-        cursor of its own, one such transaction at a time. Holding the writer instead cost
-        4.5x the pairs/s while alerts were evaluated (bench: alert evaluation beside 32
-        writing threads). Listeners are not called."""
+    def side_write(self, operation: str, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `work(cursor)` as a side write: one DuckDB write transaction of this ledger's
+        file, for modules that keep their own tables in it (alerts). `work` must not write
+        the ledger's own tables, so it cannot disturb what the writer keeps: it runs beside
+        the writer, on a cursor of its own, one side write at a time. Holding the writer
+        instead cost 4.5x the pairs/s while alerts were evaluated (bench: alert evaluation
+        beside 32 writing threads). Listeners are not called."""
         store = self._open_store()
         self._open_writer(operation)  # a read-only ledger refuses, as for any write
         with self._shared.side_lock:

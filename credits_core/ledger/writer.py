@@ -22,7 +22,7 @@ file holds what was acknowledged before it.
   is never dropped from memory while a batch that changed it is unapplied.
 - A set-based write that is not decided here (sweeps, bulk usage, bulk grants) runs
   alone in its own DuckDB transaction, once the file holds every logged batch, and the
-  kept state is dropped. (Other modules' `Ledger.transaction()` work, which never
+  kept state is dropped. (Other modules' `Ledger.side_write()` work, which never
   writes the ledger's tables, runs beside the writer: see ledger.py.)
 
 Balance listeners are told once per logged batch, with the users it touched (None

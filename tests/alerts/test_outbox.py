@@ -84,7 +84,7 @@ def test_a_message_the_file_already_holds_is_not_written_again(alerted, tmp_path
     keeps one line per message."""
     target = tmp_path / "messages.jsonl"
     deliver(alerted, str(target))
-    alerted.transaction(
+    alerted.side_write(
         "test", lambda cur: cur.execute("UPDATE alert_outbox SET status = 'pending'").fetchall()
     )
     clock.advance(seconds=backoff(1).total_seconds())  # the claim's lease is over

@@ -7,17 +7,16 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from credits_core.demo import DemoSpec, build
+from credits_core.demo import DemoSpec
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 DEMO = DemoSpec(users=400, days=30, seed=5, end=datetime(2026, 11, 24, tzinfo=UTC))
 
 
 @pytest.fixture(scope="session")
-def demo_db(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("app") / "credits.duckdb"
-    build(path, DEMO)
-    return path
+def demo_db(demo_databases, tmp_path_factory) -> Path:
+    """This worker's copy of the demo ledger (built once per run): the pages write to it."""
+    return demo_databases.copy(DEMO, tmp_path_factory.mktemp("app"))
 
 
 @pytest.fixture

@@ -2,6 +2,11 @@
 
 Chromium comes from apt (`.ci/run` installs it); without /usr/bin/chromium these tests
 are skipped with that reason. Screenshots go to test-artifacts/screenshots/.
+
+The tests run on copies of one demo ledger (DEMO, built once per run). A test that writes,
+or that needs a fresh server, starts its own (`start_server`); the tests of a module that
+leave the ledger as they found it share one (`demo_server`); such a module's tests run on
+one xdist worker (tests/scheduling.py), so that its server starts once.
 """
 
 from __future__ import annotations
@@ -16,15 +21,19 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from credits_core.demo import DemoSpec
+
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+DEMO = DemoSpec(users=300, days=30, seed=3, end=datetime(2026, 11, 24, tzinfo=UTC))
 
 pytestmark = pytest.mark.e2e
 
@@ -120,6 +129,21 @@ def start_server() -> Iterator:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def demo_db(demo_databases, tmp_path) -> Path:
+    """A copy of the demo ledger of this test's own."""
+    return demo_databases.copy(DEMO, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def demo_server(demo_databases, tmp_path_factory) -> Iterator[Server]:
+    """One server on a copy of the demo ledger, for the tests of a module that leave the
+    ledger as they found it."""
+    server = Server(demo_databases.copy(DEMO, tmp_path_factory.mktemp("e2e-shared")))
+    yield server
+    server.stop()
 
 
 # Counts the script runs that start in a page (the app's script-state attribute turning

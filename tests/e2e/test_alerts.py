@@ -6,16 +6,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from credits_core.demo import DemoSpec, build
 from tests.e2e.conftest import screenshot, wait_idle
 
-SPEC = DemoSpec(users=300, days=30, seed=3, end=datetime(2026, 11, 24, tzinfo=UTC))
 RULES = Path(__file__).resolve().parents[2] / "data" / "alert_rules.toml"
 EVERYONE = """
 [[rules]]
@@ -27,20 +24,13 @@ resolve_at = 2_000_000_000
 """
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("e2e-alerts") / "credits.duckdb"
-    build(path, SPEC)
-    return path
-
-
 @pytest.fixture
-def alerts_db(pristine, tmp_path, monkeypatch) -> Path:
-    copy, rules = tmp_path / "credits.duckdb", tmp_path / "alert_rules.toml"
-    shutil.copy(pristine, copy)
+def alerts_db(demo_db, tmp_path, monkeypatch) -> Path:
+    """A demo ledger and an alert rules file of this test's own."""
+    rules = tmp_path / "alert_rules.toml"
     shutil.copy(RULES, rules)
     monkeypatch.setenv("CREDITS_ALERT_RULES", str(rules))
-    return copy
+    return demo_db
 
 
 def open_alerts(page):

@@ -1,33 +1,23 @@
 """Balance simulator in a real browser: a shared link, the URL following the inputs, a CSV
-download, the chart, and the replay tab."""
+download, the chart, and the replay tab. None of them writes to the ledger: they share
+one server."""
 
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pandas as pd
-import pytest
 from playwright.sync_api import expect
 
-from credits_core.demo import DemoSpec, build
 from tests.e2e.conftest import screenshot, wait_idle
 
-SPEC = DemoSpec(users=300, days=30, seed=3, end=datetime(2026, 11, 24, tzinfo=UTC))
 LINK = {"mix": "FLUX.1 Kontext [pro]~~1", "balance": "1000", "monthly": "0", "days": "20",
         "runs": "50", "start": "2026-12-01"}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("e2e-simulator") / "credits.duckdb"
-    build(path, SPEC)
-    return path
-
-
-def test_a_shared_link_opens_the_same_scenario(page, start_server, demo_db):
-    server = start_server(demo_db)
+def test_a_shared_link_opens_the_same_scenario(page, demo_server):
+    server = demo_server
     page.goto(f"{server.url}/balance_simulator?{urlencode(LINK)}")
     wait_idle(page)
     runs_dry = page.locator("[data-testid='stMetric']", has_text="Runs dry on")
@@ -42,8 +32,8 @@ def test_a_shared_link_opens_the_same_scenario(page, start_server, demo_db):
     assert daily["available"].iloc[8] == 10
 
 
-def test_changed_inputs_go_into_the_url(page, start_server, demo_db):
-    server = start_server(demo_db)
+def test_changed_inputs_go_into_the_url(page, demo_server):
+    server = demo_server
     page.goto(f"{server.url}/balance_simulator?{urlencode(LINK)}")
     wait_idle(page)
     horizon = page.get_by_label("Horizon (days)")
@@ -54,8 +44,8 @@ def test_changed_inputs_go_into_the_url(page, start_server, demo_db):
     assert "mix=FLUX.1" in page.url.replace("+", " ").replace("%20", " ")
 
 
-def test_replay_tab_runs_on_the_ledger(page, start_server, demo_db):
-    server = start_server(demo_db)
+def test_replay_tab_runs_on_the_ledger(page, demo_server):
+    server = demo_server
     page.goto(
         f"{server.url}/balance_simulator?tab=Price-change+replay&draft=edit+prices+in+a+table"
     )

@@ -1,32 +1,27 @@
-"""Every page in a real browser against a real `streamlit run` server on a demo ledger."""
+"""Every page in a real browser against a real `credits serve` on a demo ledger."""
 
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from credits_core.demo import DemoSpec, build
 from credits_core.ledger import Ledger
-from tests.e2e.conftest import screenshot, wait_idle
-
-SPEC = DemoSpec(users=300, days=30, seed=3, end=datetime(2026, 11, 24, tzinfo=UTC))
+from tests.e2e.conftest import DEMO, screenshot, wait_idle
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("e2e") / "credits.duckdb"
-    build(path, SPEC)
-    return path
+def pristine(demo_databases):
+    """The demo ledger as the shared server's copy started (open it read only)."""
+    return demo_databases.pristine(DEMO)
 
 
 def test_deep_link_opens_the_users_history_on_a_fresh_server(page, start_server, demo_db):
     with Ledger.open(demo_db, read_only=True) as ledger:
         balance = ledger.balance("u_12")
-    server = start_server(demo_db)
+    server = start_server(demo_db)  # the deep link is the first page this server serves
     page.goto(f"{server.url}/transaction_history?user=u_12")
     wait_idle(page)
     expect(page.get_by_text("u_12 · ", exact=False).first).to_be_visible()
@@ -36,10 +31,10 @@ def test_deep_link_opens_the_users_history_on_a_fresh_server(page, start_server,
     screenshot(page, "transaction_history")
 
 
-def test_journal_csv_download_matches_the_ledger(page, start_server, demo_db):
-    with Ledger.open(demo_db, read_only=True) as ledger:
+def test_journal_csv_download_matches_the_ledger(page, demo_server, pristine):
+    with Ledger.open(pristine, read_only=True) as ledger:
         expected = ledger.history("u_12", limit=None)
-    server = start_server(demo_db)
+    server = demo_server
     page.goto(f"{server.url}/transaction_history?user=u_12")
     wait_idle(page)
     with page.expect_download() as download:
@@ -50,8 +45,8 @@ def test_journal_csv_download_matches_the_ledger(page, start_server, demo_db):
     assert rows["balance_after"].tolist() == expected["balance_after"].tolist()
 
 
-def test_home_and_cost_calculator_render(page, start_server, demo_db):
-    server = start_server(demo_db)
+def test_home_and_cost_calculator_render(page, demo_server):
+    server = demo_server
     page.goto(server.url)
     wait_idle(page)
     accounts = page.locator("[data-testid='stMetric']", has_text="Accounts")

@@ -4,28 +4,16 @@ of each land in test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-import pytest
 from playwright.sync_api import expect
 
-from credits_core.demo import DemoSpec, build
 from credits_core.ledger import Ledger
 from tests.e2e.conftest import screenshot, wait_idle
 
-SPEC = DemoSpec(users=200, days=20, seed=4, end=datetime(2026, 11, 24, tzinfo=UTC))
 BROKEN_DRAFT = b"""
 version = "draft"
 effective_from = 2026-12-01
 credit_usd = "lots"
 """
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("e2e-readable") / "credits.duckdb"
-    build(path, SPEC)
-    return path
 
 
 def test_support_pages_and_a_broken_draft_on_a_fresh_server(page, start_server, demo_db):

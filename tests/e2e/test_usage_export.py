@@ -1,4 +1,5 @@
-"""Usage export in a real browser: a real download read back, and the SQL box."""
+"""Usage export in a real browser: a real download read back, and the SQL box. Neither
+writes to the ledger: they share one server."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import duckdb
 import pytest
 from playwright.sync_api import expect
 
-from credits_core.demo import DemoSpec, build
+from credits_core.demo import DemoSpec
 from credits_core.export import EVENT_COLUMNS, UsageQuery, preview, usage_export
 from credits_core.ledger import Ledger
-from tests.e2e.conftest import screenshot, wait_idle
+from tests.e2e.conftest import Server, screenshot, wait_idle
 
 # 25 days of data ending now lie inside the page's default window, the last 30 days and
 # today, whichever day it is when the page is drawn: a run across midnight UTC (the test's
@@ -20,10 +21,10 @@ SPEC = DemoSpec(users=300, days=25, seed=4, end=datetime.now(UTC).replace(micros
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("e2e-export") / "credits.duckdb"
-    build(path, SPEC)
-    return path
+def server(demo_databases, tmp_path_factory):
+    server = Server(demo_databases.copy(SPEC, tmp_path_factory.mktemp("e2e-export")))
+    yield server
+    server.stop()
 
 
 def default_query() -> UsageQuery:
@@ -36,11 +37,13 @@ def default_query() -> UsageQuery:
     )
 
 
-def test_parquet_download_reads_back_as_the_previewed_export(page, start_server, demo_db):
-    with Ledger.open(demo_db) as ledger:
-        ledger.expire_holds()  # as the server's expiry job does when it starts
+def test_parquet_download_reads_back_as_the_previewed_export(
+    page, server, demo_databases, tmp_path
+):
+    # the file the server runs on, copied: its expiry job booked the lapsed holds at start
+    with Ledger.open(demo_databases.copy(SPEC, tmp_path)) as ledger:
+        ledger.expire_holds()
         shown = preview(ledger, usage_export(default_query()), limit=5)
-    server = start_server(demo_db)
     page.goto(f"{server.url}/usage_export")
     wait_idle(page)
     rows = page.locator("[data-testid='stMetric']", has_text="Rows in the export")
@@ -58,8 +61,7 @@ def test_parquet_download_reads_back_as_the_previewed_export(page, start_server,
     screenshot(page, "usage_export")
 
 
-def test_sql_box_runs_a_query_and_refuses_a_write(page, start_server, demo_db):
-    server = start_server(demo_db)
+def test_sql_box_runs_a_query_and_refuses_a_write(page, server):
     page.goto(f"{server.url}/usage_export")
     wait_idle(page)
     box = page.get_by_label("SQL", exact=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from credits_core.demo import DemoSpec, build
+from credits_core.demo import DemoSpec
 from credits_core.ledger import Ledger
 from credits_core.pricing import PriceBook
 
@@ -110,10 +110,9 @@ DEMO = DemoSpec(users=300, days=30, seed=11, end=datetime(2026, 11, 24, tzinfo=U
 
 
 @pytest.fixture(scope="session")
-def demo_db(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("export-demo") / "demo.duckdb"
-    build(path, DEMO)
-    return path
+def demo_db(demo_databases) -> Path:
+    """Built once per run (tests/conftest.py): open it read only."""
+    return demo_databases.pristine(DEMO)
 
 
 @pytest.fixture

@@ -86,12 +86,12 @@ def test_a_bigger_ledger_round_trips_through_parquet(demo, book, tmp_path):
 def read_xlsx(path: Path) -> list[list]:
     """Cell values of the first sheet: strings, numbers (floats), booleans, blanks as None."""
     ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
-    with zipfile.ZipFile(path) as book:
+    with zipfile.ZipFile(path) as workbook:
         shared = []
-        if "xl/sharedStrings.xml" in book.namelist():
-            root = ElementTree.fromstring(book.read("xl/sharedStrings.xml"))
+        if "xl/sharedStrings.xml" in workbook.namelist():
+            root = ElementTree.fromstring(workbook.read("xl/sharedStrings.xml"))
             shared = ["".join(t.text or "" for t in si.iter(f"{{{ns['m']}}}t")) for si in root]
-        sheet = ElementTree.fromstring(book.read("xl/worksheets/sheet1.xml"))
+        sheet = ElementTree.fromstring(workbook.read("xl/worksheets/sheet1.xml"))
     table = []
     for row in sheet.iter(f"{{{ns['m']}}}row"):
         cells = {}

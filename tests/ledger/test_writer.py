@@ -277,8 +277,8 @@ def test_a_writes_future_says_the_balance_it_left(ledger, clock: FakeClock):
     assert swept.balance is None  # a set-based write: read the balance when needed
 
 
-def test_another_modules_transaction_runs_beside_the_writer(db_path, clock):
-    """An alert evaluation's transaction never holds up the ledger's writes."""
+def test_another_modules_side_write_runs_beside_the_writer(db_path, clock):
+    """An alert evaluation's side write never holds up the ledger's writes."""
     with Ledger.open(db_path, clock=clock) as ledger:
         funded(ledger, credits=100)
         inside, go_on = threading.Event(), threading.Event()
@@ -291,9 +291,9 @@ def test_another_modules_transaction_runs_beside_the_writer(db_path, clock):
             return 1
 
         with ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(ledger.transaction, "notes", slow)
+            pending = pool.submit(ledger.side_write, "notes", slow)
             assert inside.wait(10)
-            hold = ledger.reserve("u_1", 30)  # while the other transaction is open
+            hold = ledger.reserve("u_1", 30)  # while the side write is open
             ledger.confirm(hold.transaction_id, success=True)
             assert not pending.done()
             go_on.set()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from credits_core.demo import DemoSpec, build
+from credits_core.demo import DemoSpec
 from credits_core.ledger import Ledger
 from credits_core.simulation import InvalidReplayWindow
 from credits_core.simulation.replay import replay
@@ -101,9 +101,8 @@ def test_bad_windows_are_refused(known, draft, days):
 
 
 @pytest.fixture(scope="module")
-def demo_ledger(tmp_path_factory):
-    path = tmp_path_factory.mktemp("replay-demo") / "demo.duckdb"
-    build(path, DemoSpec(users=300, days=30, seed=11, end=DEMO_END))
+def demo_ledger(demo_databases):
+    path = demo_databases.pristine(DemoSpec(users=300, days=30, seed=11, end=DEMO_END))
     with Ledger.open(path, read_only=True, clock=lambda: DEMO_END) as ledger:
         yield ledger
 
