@@ -51,8 +51,8 @@ sweeps ``expire_holds`` / ``expire_grants`` book what lapsed (entries dated when
 run); until then a lapsed hold's credits stay held, and a lapsed grant's credits are
 already left out of ``balance()`` and of what can be spent.
 
-Writes: one writer per file (writer.py, state.py, batch.py, changes.py, redo.py,
-applier.py)
+Writes: one writer per file (writer.py, context.py, state.py, batch.py, changes.py,
+redo.py, applier.py, listeners.py)
 
 DuckDB gives snapshot isolation and takes one process per file, and its cost is per
 statement and per commit, not per row. So in a process every write of a ledger file

@@ -19,7 +19,7 @@ from credits_core.ledger.errors import InsufficientCredits, NotRefundable, Unkno
 from credits_core.ledger.values import DEFAULT_PRIORITY, Entry
 
 if TYPE_CHECKING:
-    from credits_core.ledger.writer import Context
+    from credits_core.ledger.context import Context
 
 
 def adjust(

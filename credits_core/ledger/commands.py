@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from credits_core.ledger import adjustments, bulk, checks, grants, holds, idempotency
+from credits_core.ledger.context import Command, Context
 from credits_core.ledger.errors import AccountExists, InvalidArgument
 from credits_core.ledger.state import AccountState
 from credits_core.ledger.values import (
@@ -25,7 +26,6 @@ from credits_core.ledger.values import (
     Reservation,
     Sweep,
 )
-from credits_core.ledger.writer import Command, Context
 
 T = TypeVar("T")
 

@@ -41,7 +41,7 @@ from credits_core.ledger.state import HOLD_FIELDS, reservation
 from credits_core.ledger.values import Reservation, Sweep
 
 if TYPE_CHECKING:
-    from credits_core.ledger.writer import Context
+    from credits_core.ledger.context import Context
 
 HOLD_ID = re.compile(r"^hold-(?P<account_no>\d+)-\d+$")  # as reserve() makes them
 

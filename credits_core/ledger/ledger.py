@@ -32,11 +32,13 @@ from credits_core.ledger import (
     reports,
 )
 from credits_core.ledger.commands import DEFAULT_TTL, QuoteLike
+from credits_core.ledger.context import Command
 from credits_core.ledger.errors import (
     InsufficientCredits,
     LedgerClosed,
     ReadOnlyLedger,
 )
+from credits_core.ledger.listeners import BalanceListener
 from credits_core.ledger.store import Store, default_path
 from credits_core.ledger.values import (
     Account,
@@ -47,8 +49,6 @@ from credits_core.ledger.values import (
     Sweep,
 )
 from credits_core.ledger.writer import (
-    BalanceListener,
-    Command,
     Shared,
     Writer,
     open_shared,

@@ -45,242 +45,30 @@ from typing import Any
 import duckdb
 
 from credits_core.errors import CreditsError
-from credits_core.ledger import holds, idempotency, marks
+from credits_core.ledger import idempotency, marks
 from credits_core.ledger.applier import Applier, replay
 from credits_core.ledger.batch import Batch, KeyRecord
 from credits_core.ledger.changes import Changes
+from credits_core.ledger.context import Command, Context, Unapplied
 from credits_core.ledger.errors import (
     IdempotencyConflict,
     LedgerClosed,
     LedgerError,
-    UnknownAccount,
-    UnknownTransaction,
     WriteFailed,
     WriterBusy,
 )
+from credits_core.ledger.listeners import Notifier
 from credits_core.ledger.redo import RedoLog, has_records
-from credits_core.ledger.state import Accounts, AccountState
+from credits_core.ledger.state import Accounts
 from credits_core.ledger.store import Store, describe, rollback
-from credits_core.ledger.values import Balance, Reservation
 
 logger = logging.getLogger(__name__)
 
 QUEUE_COMMANDS = 16_384  # commands waiting at most
 MAX_BATCH_COMMANDS = 4_096  # commands one commit decides at most
 PUT_TIMEOUT_S = 5.0  # how long a call waits for room in a full queue
-NOTIFY_BACKLOG_BATCHES = 1_000  # listener calls waiting before they are merged
 LOG_LIMIT_BYTES = 64 * 2**20  # past this the log is emptied, once the file holds it all
 DRAIN_S = 60.0  # how long the writer waits for the file to hold every logged batch
-Touched = frozenset[str] | None
-BalanceListener = Callable[[Touched], None]
-
-
-class WriteFuture(Future):
-    """A write's Future. Once done, `balance` is the balance of the account the write
-    decided on, as that write left it (None for set-based writes and for a keyed
-    write answered from its first result): callers need not read it back."""
-
-    balance: Balance | None = None
-
-    def __init__(self) -> None:
-        super().__init__()
-        # A caller blocked in result() waits on this lock, released once the write is
-        # answered: one wake-up, rather than the Future's condition (a third of the
-        # writer's time went to notifying it).
-        self._answered = threading.Lock()
-        self._answered.acquire()
-
-    def set_result(self, result: Any) -> None:
-        super().set_result(result)
-        self._answered.release()
-
-    def set_exception(self, exception: BaseException | None) -> None:
-        super().set_exception(exception)
-        self._answered.release()
-
-    def result(self, timeout: float | None = None) -> Any:
-        if not self._answered.acquire(timeout=-1 if timeout is None else timeout):
-            return super().result(0)  # raises TimeoutError
-        self._answered.release()
-        return super().result(0)
-
-
-@dataclass(eq=False)
-class Command:
-    """One write, queued. Exactly one of `decide` (in memory, batched) and `work` (SQL,
-    alone in its own transaction) is set."""
-
-    operation: str
-    now: datetime
-    decide: Callable[[Context], Any] | None = None
-    work: Callable[[duckdb.DuckDBPyConnection], Any] | None = None
-    key: str | None = None
-    fingerprint: str = ""
-    # A keyed write's first result: for `decide`, encode gives a JSON value and decode
-    # takes it back; for `work`, encode gives idempotency.remember's keywords and decode
-    # takes an idempotency.Stored.
-    encode: Callable[[Any], Any] = lambda result: result
-    decode: Callable[[Any], Any] = lambda stored: stored
-    touched: Callable[[Any], Touched] | None = None  # None: changes no balance
-    user_ids: tuple[str, ...] = ()  # accounts to load before deciding
-    account_nos: tuple[int, ...] = ()
-    future: WriteFuture = field(default_factory=WriteFuture)
-
-
-class Unapplied:
-    """The logged batches the file may not hold yet, newest last, for the decisions
-    that would otherwise read the file: a hold changed (placed, resolved, extended),
-    the first result of a keyed write, a refund. Lookups go through the batches newest
-    first; they are rare (a hold closed since it was kept, a keyed write, a refund),
-    and a batch goes once the file holds it."""
-
-    def __init__(self) -> None:
-        self._batches: deque[tuple[int, Batch]] = deque()
-
-    def add(self, number: int, batch: Batch) -> None:
-        self._batches.append((number, batch))
-
-    def forget(self, applied: int) -> None:
-        """Drop the batches the file holds now (up to `applied`)."""
-        while self._batches and self._batches[0][0] <= applied:
-            self._batches.popleft()
-
-    def clear(self) -> None:
-        self._batches.clear()
-
-    def hold(self, transaction_id: str) -> Reservation | None:
-        for _, batch in reversed(self._batches):
-            hold = batch.hold(transaction_id)
-            if hold is not None:
-                return hold
-        return None
-
-    def key(self, key: str) -> KeyRecord | None:
-        for _, batch in reversed(self._batches):
-            first = batch.keys.get(key)
-            if first is not None:
-                return first[0]
-        return None
-
-    def refunded_at(self, transaction_id: str) -> datetime | None:
-        for _, batch in reversed(self._batches):
-            at = batch.refunded.get(transaction_id)
-            if at is not None:
-                return at
-        return None
-
-
-class Context:
-    """What a command decides with: the kept accounts, the batch, what logged batches
-    changed that the file may not hold yet, and a cursor for reading the rest."""
-
-    def __init__(
-        self,
-        cur: duckdb.DuckDBPyConnection,
-        accounts: Accounts,
-        batch: Batch,
-        unapplied: Unapplied,
-    ) -> None:
-        self.cur = cur
-        self.accounts = accounts
-        self.batch = batch
-        self.unapplied = unapplied
-        self.stored_keys: dict[str, KeyRecord] = {}
-        self.touched: AccountState | None = None  # the account the command decides on
-
-    def account(self, user_id: str) -> AccountState:
-        state = self.accounts.get(user_id)
-        if state is None:
-            self.accounts.load(self.cur, user_ids=[user_id])
-            state = self.accounts.get(user_id)
-        if state is None:
-            raise UnknownAccount(user_id)
-        self.touched = state
-        return state
-
-    def hold(self, transaction_id: str) -> tuple[Reservation, AccountState]:
-        """The hold as it stands now: pending (kept), changed in this batch or in one
-        the file may not hold yet, or closed (read from the file). UnknownTransaction,
-        or TransactionClosed for bulk usage."""
-        account_no = holds.account_of_hold(transaction_id)
-        state = None
-        if account_no is not None:
-            state = self.accounts.get_no(account_no)
-            if state is None:
-                self.accounts.load(self.cur, account_nos=[account_no])
-                state = self.accounts.get_no(account_no)
-        if state is not None:
-            hold = (
-                state.pending.get(transaction_id)
-                or self.batch.hold(transaction_id)
-                or self.unapplied.hold(transaction_id)
-                or holds.load(self.cur, transaction_id)
-            )
-            if hold is not None:
-                self.touched = state
-                return hold, state
-        holds.refuse_bulk(self.cur, transaction_id)
-        raise UnknownTransaction(transaction_id)
-
-    def refunded_at(self, transaction_id: str) -> datetime | None:
-        """When this batch or a logged one the file may not hold yet refunded the
-        transaction (None: look in the file)."""
-        refunded = self.batch.refunded.get(transaction_id)
-        return refunded or self.unapplied.refunded_at(transaction_id)
-
-
-class Notifier:
-    """Calls the balance listeners on a thread of its own, once per committed batch;
-    when they fall behind by NOTIFY_BACKLOG_BATCHES, waiting calls are merged."""
-
-    def __init__(self) -> None:
-        self.listeners: list[BalanceListener] = []
-        self._backlog: deque[Touched] = deque()
-        self._busy = False
-        self._stopping = False
-        self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="ledger-listeners", daemon=True)
-        self._thread.start()
-
-    def publish(self, touched: Touched) -> None:
-        if not self.listeners:
-            return
-        with self._changed:
-            if len(self._backlog) >= NOTIFY_BACKLOG_BATCHES:
-                last = self._backlog.pop()
-                touched = None if last is None or touched is None else last | touched
-            self._backlog.append(touched)
-            self._changed.notify_all()
-
-    def drain(self, timeout_s: float) -> bool:
-        """Wait until every published change has been heard; False on timeout."""
-        with self._changed:
-            return self._changed.wait_for(
-                lambda: not self._backlog and not self._busy, timeout=timeout_s
-            )
-
-    def stop(self, timeout_s: float) -> None:
-        with self._changed:
-            self._stopping = True
-            self._changed.notify_all()
-        self._thread.join(timeout=timeout_s)
-
-    def _run(self) -> None:
-        while True:
-            with self._changed:
-                self._changed.wait_for(lambda: self._backlog or self._stopping)
-                if not self._backlog:
-                    return
-                touched = self._backlog.popleft()
-                self._busy = True
-            for listener in tuple(self.listeners):
-                try:
-                    listener(touched)
-                except Exception:
-                    logger.exception("a balance-change listener failed; the write stands")
-            with self._changed:
-                self._busy = False
-                self._changed.notify_all()
 
 
 _STOP = object()

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from credits_core.ledger import Balance, Reservation
-from credits_core.ledger.writer import WriteFuture
+from credits_core.ledger.context import WriteFuture
 from credits_core.server import batch, views
 from credits_core.server.api import Context, actor, idempotency_key, needs
 from credits_core.server.bodies import (

@@ -1,0 +1,179 @@
+"""What the writer decides with: a queued write (`Command`) and its answer
+(`WriteFuture`), the `Context` a command decides in (the kept accounts, the batch, and a
+cursor for the rest), and what logged batches changed that the file may not hold yet
+(`Unapplied`). The writer (writer.py) owns the thread and the batches; commands.py
+builds the commands.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from credits_core.ledger import holds
+from credits_core.ledger.batch import Batch, KeyRecord
+from credits_core.ledger.errors import UnknownAccount, UnknownTransaction
+from credits_core.ledger.listeners import Touched
+from credits_core.ledger.state import Accounts, AccountState
+from credits_core.ledger.values import Balance, Reservation
+
+
+class WriteFuture(Future):
+    """A write's Future. Once done, `balance` is the balance of the account the write
+    decided on, as that write left it (None for set-based writes and for a keyed
+    write answered from its first result): callers need not read it back."""
+
+    balance: Balance | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        # A caller blocked in result() waits on this lock, released once the write is
+        # answered: one wake-up, rather than the Future's condition (a third of the
+        # writer's time went to notifying it).
+        self._answered = threading.Lock()
+        self._answered.acquire()
+
+    def set_result(self, result: Any) -> None:
+        super().set_result(result)
+        self._answered.release()
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        super().set_exception(exception)
+        self._answered.release()
+
+    def result(self, timeout: float | None = None) -> Any:
+        if not self._answered.acquire(timeout=-1 if timeout is None else timeout):
+            return super().result(0)  # raises TimeoutError
+        self._answered.release()
+        return super().result(0)
+
+
+@dataclass(eq=False)
+class Command:
+    """One write, queued. Exactly one of `decide` (in memory, batched) and `work` (SQL,
+    alone in its own transaction) is set."""
+
+    operation: str
+    now: datetime
+    decide: Callable[[Context], Any] | None = None
+    work: Callable[[duckdb.DuckDBPyConnection], Any] | None = None
+    key: str | None = None
+    fingerprint: str = ""
+    # A keyed write's first result: for `decide`, encode gives a JSON value and decode
+    # takes it back; for `work`, encode gives idempotency.remember's keywords and decode
+    # takes an idempotency.Stored.
+    encode: Callable[[Any], Any] = lambda result: result
+    decode: Callable[[Any], Any] = lambda stored: stored
+    touched: Callable[[Any], Touched] | None = None  # None: changes no balance
+    user_ids: tuple[str, ...] = ()  # accounts to load before deciding
+    account_nos: tuple[int, ...] = ()
+    future: WriteFuture = field(default_factory=WriteFuture)
+
+
+class Unapplied:
+    """The logged batches the file may not hold yet, newest last, for the decisions
+    that would otherwise read the file: a hold changed (placed, resolved, extended),
+    the first result of a keyed write, a refund. Lookups go through the batches newest
+    first; they are rare (a hold closed since it was kept, a keyed write, a refund),
+    and a batch goes once the file holds it."""
+
+    def __init__(self) -> None:
+        self._batches: deque[tuple[int, Batch]] = deque()
+
+    def add(self, number: int, batch: Batch) -> None:
+        self._batches.append((number, batch))
+
+    def forget(self, applied: int) -> None:
+        """Drop the batches the file holds now (up to `applied`)."""
+        while self._batches and self._batches[0][0] <= applied:
+            self._batches.popleft()
+
+    def clear(self) -> None:
+        self._batches.clear()
+
+    def hold(self, transaction_id: str) -> Reservation | None:
+        for _, batch in reversed(self._batches):
+            hold = batch.hold(transaction_id)
+            if hold is not None:
+                return hold
+        return None
+
+    def key(self, key: str) -> KeyRecord | None:
+        for _, batch in reversed(self._batches):
+            first = batch.keys.get(key)
+            if first is not None:
+                return first[0]
+        return None
+
+    def refunded_at(self, transaction_id: str) -> datetime | None:
+        for _, batch in reversed(self._batches):
+            at = batch.refunded.get(transaction_id)
+            if at is not None:
+                return at
+        return None
+
+
+class Context:
+    """What a command decides with: the kept accounts, the batch, what logged batches
+    changed that the file may not hold yet, and a cursor for reading the rest."""
+
+    def __init__(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        accounts: Accounts,
+        batch: Batch,
+        unapplied: Unapplied,
+    ) -> None:
+        self.cur = cur
+        self.accounts = accounts
+        self.batch = batch
+        self.unapplied = unapplied
+        self.stored_keys: dict[str, KeyRecord] = {}
+        self.touched: AccountState | None = None  # the account the command decides on
+
+    def account(self, user_id: str) -> AccountState:
+        state = self.accounts.get(user_id)
+        if state is None:
+            self.accounts.load(self.cur, user_ids=[user_id])
+            state = self.accounts.get(user_id)
+        if state is None:
+            raise UnknownAccount(user_id)
+        self.touched = state
+        return state
+
+    def hold(self, transaction_id: str) -> tuple[Reservation, AccountState]:
+        """The hold as it stands now: pending (kept), changed in this batch or in one
+        the file may not hold yet, or closed (read from the file). UnknownTransaction,
+        or TransactionClosed for bulk usage."""
+        account_no = holds.account_of_hold(transaction_id)
+        state = None
+        if account_no is not None:
+            state = self.accounts.get_no(account_no)
+            if state is None:
+                self.accounts.load(self.cur, account_nos=[account_no])
+                state = self.accounts.get_no(account_no)
+        if state is not None:
+            hold = (
+                state.pending.get(transaction_id)
+                or self.batch.hold(transaction_id)
+                or self.unapplied.hold(transaction_id)
+                or holds.load(self.cur, transaction_id)
+            )
+            if hold is not None:
+                self.touched = state
+                return hold, state
+        holds.refuse_bulk(self.cur, transaction_id)
+        raise UnknownTransaction(transaction_id)
+
+    def refunded_at(self, transaction_id: str) -> datetime | None:
+        """When this batch or a logged one the file may not hold yet refunded the
+        transaction (None: look in the file)."""
+        refunded = self.batch.refunded.get(transaction_id)
+        return refunded or self.unapplied.refunded_at(transaction_id)
