@@ -158,12 +158,13 @@ def _connect(path: str, read_only: bool, wait: float) -> duckdb.DuckDBPyConnecti
 
 
 def _check_length(con: duckdb.DuckDBPyConnection, path: str) -> None:
-    """A file shorter than the blocks its header counts was truncated: refuse it now,
-    rather than fail on the first read of a missing block."""
+    """A file too short to hold the blocks in use was truncated: refuse it now, rather
+    than fail on the first read of a missing block. (Free blocks do not count: DuckDB
+    trims free blocks off the end of a healthy file, but still counts them.)"""
     if path == ":memory:":
         return
     block_size, blocks = con.execute(
-        "SELECT block_size, total_blocks FROM pragma_database_size()"
+        "SELECT block_size, used_blocks FROM pragma_database_size()"
     ).fetchone()
     expected = DUCKDB_HEADER_BYTES + block_size * blocks
     actual = os.path.getsize(path)

@@ -10,6 +10,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -221,6 +222,25 @@ def test_a_truncated_ledger_file_is_reported_damaged_and_left_alone(tmp_path, fr
         Ledger.open(path)
     assert "Restore it from a backup" in str(refused.value)
     assert digest(path) == before
+
+
+def test_a_ledger_file_that_duckdb_shortened_opens(tmp_path):
+    """DuckDB trims free blocks off the end of a file but still counts them: the file is
+    healthy, not truncated."""
+    path = tmp_path / "credits.duckdb"
+    with Ledger.open(path) as ledger:
+        ledger.create_accounts(frame(user_id=[f"u_{i}" for i in range(2_000)]))
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE scratch AS SELECT range AS n FROM range(3000000)")
+    con.execute("CHECKPOINT")
+    longest = path.stat().st_size
+    con.execute("DROP TABLE scratch")
+    con.execute("CHECKPOINT")
+    con.close()
+    assert path.stat().st_size < longest  # DuckDB did shorten it
+    with Ledger.open(path) as ledger:
+        assert ledger.account("u_1999").user_id == "u_1999"
+        assert ledger.check_invariants() == []
 
 
 def test_a_path_the_system_refuses_is_not_called_a_foreign_file(tmp_path):
