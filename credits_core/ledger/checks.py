@@ -167,8 +167,9 @@ def text_problem(value: object, name: str) -> str | None:
 
 def column_problems(values: pa.Array, name: str) -> list[tuple[int, str]]:
     """(position, problem) for each non-null value of a text column that breaks the
-    field's rule, as text_problem says; each distinct value is checked once."""
-    encoded = pc.dictionary_encode(values)
+    field's rule, as text_problem says; each distinct value is checked once. `values`
+    may come dictionary-encoded already."""
+    encoded = values if pa.types.is_dictionary(values.type) else pc.dictionary_encode(values)
     distinct = encoded.dictionary
     # Printable ASCII, not blank at either end, short enough: valid under every rule,
     # found without Python; only the other values are looked at character by character.

@@ -5,9 +5,10 @@ cost a fetch per row through the index. But the journal is only ever appended to
 its row numbers (DuckDB's `rowid`) grow with time, and DuckDB skips every row group
 below a `rowid >= n` bound. A mark says: the account's entry `seq` and every later one
 sit at row `row_floor` or after. Every MARK_EVERY-th entry of an account gets one, and
-the account's row keeps its last KEEP_MARKS (`accounts.mark_*`), read with the account
-itself: a history of its newest hundred entries then scans only the journal's
-rows from the mark just before them, a few percent of the journal for a heavy user.
+the account's row keeps its last KEEP_MARKS (`accounts.mark_*`, one slot each, taken in
+turn), read with the account itself: a history of its newest hundred entries then scans
+only the journal's rows from the mark just before them, a few percent of the journal for
+a heavy user.
 
 A mark is only a lower bound, and a missing one only makes a read scan more, so marks
 are written beside the journal, not with it: the applier marks the entries of each
@@ -19,25 +20,13 @@ committed.
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 MARK_EVERY = 20  # entries of one account between two marks
 KEEP_MARKS = 6  # marks kept per account: the oldest is at least 100 entries back
-MARK = pa.struct([("seq", pa.int64()), ("row_floor", pa.int64())])
 COLUMNS = [(f"mark_seq_{n}", f"mark_row_{n}") for n in range(1, KEEP_MARKS + 1)]
-# The account's marks (kept in scalar columns, oldest first: DuckDB updates scalars in
-# place, lists 30 times slower) followed by the new ones `n.marks`, the newest kept.
 AS_STRUCTS = ", ".join(f"{{'seq': {s}, 'row_floor': {r}}}" for s, r in COLUMNS)
-_KEPT = ", ".join(f"{{'seq': a.{s}, 'row_floor': a.{r}}}" for s, r in COLUMNS)
-_MERGED = f"""
-    SELECT n.account_no,
-           list_slice(list_concat(list_filter([{_KEPT}], lambda m: m.seq IS NOT NULL), n.marks),
-                      -{KEEP_MARKS}, -1) AS k
-    FROM (NEW_MARKS) AS n JOIN accounts AS a ON a.account_no = n.account_no
-"""
-_SET = ", ".join(
-    f"{s} = u.k[{i}].seq, {r} = u.k[{i}].row_floor" for i, (s, r) in enumerate(COLUMNS, 1)
-)
 MARKS_SQL = ", ".join(f"{s}, {r}" for s, r in COLUMNS)
 
 
@@ -47,56 +36,62 @@ def journal_length(cur: duckdb.DuckDBPyConnection) -> int:
     return int(rows)
 
 
-def _keep(
-    cur: duckdb.DuckDBPyConnection, new: str, params: list, accounts: list[int] | None = None
-) -> None:
-    """Add the new marks (`new`: a query of account_no and marks, oldest first); when the
-    `accounts` are known, DuckDB finds them through the index instead of scanning."""
-    only, listed = "", []
-    if accounts is not None:
-        only = f" AND a.account_no IN ({', '.join(['?'] * len(accounts))})"
-        listed = list(accounts)
-    merged = _MERGED.replace("NEW_MARKS", new) + only.replace(" AND", " WHERE", 1)
-    cur.execute(
-        f"UPDATE accounts SET {_SET} FROM ({merged}) AS u "
-        f"WHERE accounts.account_no = u.account_no{only.replace('a.', 'accounts.')}",
-        [*params, *listed, *listed],
-    )
-
-
 def mark_entries(cur: duckdb.DuckDBPyConnection, entries: list[tuple], floor: int) -> None:
     """Mark the entries (journal rows, account_no and seq first, in order) about to be
     appended after row `floor`."""
-    new: dict[int, list[dict]] = {}
-    for row in entries:
-        if row[1] % MARK_EVERY == 0:
-            new.setdefault(row[0], []).append({"seq": row[1], "row_floor": floor})
-    if not new:
-        return
-    cur.register("new_marks", pa.table({
-        "account_no": pa.array(list(new), pa.int32()),
-        "marks": pa.array(list(new.values()), pa.list_(MARK)),
-    }))  # fmt: skip
-    _keep(cur, "SELECT account_no, marks FROM new_marks", [], list(new))
+    new = [(row[0], row[1]) for row in entries if row[1] % MARK_EVERY == 0]
+    if new:
+        account_no, seq = np.array(new, dtype=np.int64).T
+        _keep(cur, account_no, seq, np.full(len(new), floor, dtype=np.int64))
 
 
 def mark_appended(cur: duckdb.DuckDBPyConnection, floor: int) -> None:
     """Mark, at their exact rows, the entries committed from row `floor` on."""
-    _keep(
-        cur,
+    new = cur.execute(
         f"""
-        SELECT account_no, list({{'seq': seq, 'row_floor': rowid}} ORDER BY seq) AS marks
-        FROM journal WHERE rowid >= ? AND seq % {MARK_EVERY} = 0
-        GROUP BY account_no
+        SELECT account_no, seq, rowid FROM journal
+        WHERE rowid >= ? AND seq % {MARK_EVERY} = 0
         """,
         [floor],
-    )
+    ).fetchnumpy()
+    if len(new["seq"]):
+        cur.execute("BEGIN")  # one commit for the slots' updates
+        _keep(cur, *(np.asarray(new[c], dtype=np.int64) for c in ("account_no", "seq", "rowid")))
+        cur.execute("COMMIT")
+
+
+def _keep(
+    cur: duckdb.DuckDBPyConnection, account_no: np.ndarray, seq: np.ndarray, row: np.ndarray
+) -> None:
+    """Keep the new marks in their accounts' slots: mark `seq` goes to slot
+    (seq / MARK_EVERY) mod KEEP_MARKS, over the mark KEEP_MARKS marks older, so the slots
+    hold the newest KEEP_MARKS without reading them first, and each UPDATE writes two
+    columns of the accounts that got a mark in that slot (DuckDB's cost is per column
+    written)."""
+    slot = (seq // MARK_EVERY) % KEEP_MARKS
+    order = np.lexsort((seq, slot, account_no))
+    account_no, seq, row, slot = account_no[order], seq[order], row[order], slot[order]
+    newest = np.r_[(account_no[1:] != account_no[:-1]) | (slot[1:] != slot[:-1]), True]
+    for n, (seq_column, row_column) in enumerate(COLUMNS):
+        at = newest & (slot == n)
+        if not at.any():
+            continue
+        cur.register("new_marks", pa.table({
+            "account_no": account_no[at].astype(np.int32), "seq": seq[at], "row_floor": row[at],
+        }))  # fmt: skip
+        cur.execute(
+            f"UPDATE accounts SET {seq_column} = m.seq, {row_column} = m.row_floor "
+            "FROM new_marks AS m WHERE accounts.account_no = m.account_no"
+        )
 
 
 def kept(row: tuple) -> list[dict]:
-    """The marks of an account from its MARKS_SQL columns."""
+    """The marks of an account from its MARKS_SQL columns, oldest first."""
     pairs = zip(row[::2], row[1::2], strict=True)
-    return [{"seq": seq, "row_floor": at} for seq, at in pairs if seq is not None]
+    return sorted(
+        ({"seq": seq, "row_floor": at} for seq, at in pairs if seq is not None),
+        key=lambda mark: mark["seq"],
+    )
 
 
 def floor(marks: list[dict] | None, seq: int) -> int | None:

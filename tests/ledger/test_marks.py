@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from credits_core.ledger import Ledger, reads
-from credits_core.ledger.marks import MARKS_SQL, kept
+from credits_core.ledger.marks import COLUMNS, MARKS_SQL, kept
 from credits_core.ledger.schema import migrate
 from tests.ledger.support import funded, sql
 
@@ -99,6 +99,26 @@ def test_bulk_usage_is_marked_too(ledger, clock):
     assert ledger.check_invariants() == []
 
 
+def test_one_bulk_batch_of_many_marks_keeps_the_newest_six(ledger, clock):
+    user = funded(ledger, "u_1", credits=10_000)  # entry 1: the grant
+    clock.advance(hours=1)
+    rows = 170  # entries 2-171: marks at 20, 40, ... 160 land in six slots, newest kept
+    events = pd.DataFrame({
+        "user_id": [user] * rows,
+        "credits": np.ones(rows, dtype=np.int64),
+        "ts": pd.to_datetime([clock.now - timedelta(minutes=rows - n) for n in range(rows)],
+                             utc=True),
+        "success": [True] * rows,
+    })  # fmt: skip
+    ledger.apply_usage(events)
+    assert marked(ledger, 1) == [60, 80, 100, 120, 140, 160]
+    spend(ledger, [user], rounds=10)  # entries 172-191: the mark at 180 replaces 60's
+    assert marked(ledger, 1) == [80, 100, 120, 140, 160, 180]
+    for limit in (5, 100, 111):
+        assert list(ledger.history(user, limit=limit)["seq"]) == by_index(ledger, user, limit)
+    assert ledger.check_invariants() == []
+
+
 def test_an_upgraded_file_gets_the_marks_of_its_journal(db_path, clock):
     con = duckdb.connect(db_path)  # a file from before the marks, with 330 entries
     migrate(con, clock.now, target=6)
@@ -125,6 +145,7 @@ def test_an_upgraded_file_gets_the_marks_of_its_journal(db_path, clock):
 def test_a_mark_past_its_entry_is_reported(ledger):
     users = [funded(ledger, f"u_{n}", credits=10_000) for n in range(2)]
     spend(ledger, users, rounds=15)  # 31 entries each: one mark
-    sql(ledger, "UPDATE accounts SET mark_row_1 = mark_row_1 + 1000 WHERE account_no = 1")
+    past = ", ".join(f"{row} = {row} + 1000" for _, row in COLUMNS)  # NULLs stay NULL
+    sql(ledger, f"UPDATE accounts SET {past} WHERE account_no = 1")
     problems = ledger.check_invariants()
     assert problems and all("history mark" in line for line in problems)

@@ -32,15 +32,16 @@ ACCOUNT_OPTIONAL = ("email", "plan")
 
 @dataclass(frozen=True)
 class Usage:
-    """A checked usage frame as arrays (row i of each is event i of the frame)."""
+    """A checked usage frame as arrays (row i of each is event i of the frame); user ids
+    and models dictionary-encoded (a batch repeats them)."""
 
     index: pd.Index
-    user_id: pa.Array
+    user_id: pa.DictionaryArray
     credits: np.ndarray
     ts: pa.Array
     success: np.ndarray
     transaction_id: pa.Array | None
-    model: pa.Array | None
+    model: pa.DictionaryArray | None
     options: pa.Array | None
 
     def __len__(self) -> int:
@@ -55,7 +56,7 @@ def check_usage(events: object, now: datetime | None = None) -> Usage:
     if n == 0:
         return Usage(
             frame.index,
-            pa.array([], pa.string()),
+            pc.dictionary_encode(pa.array([], pa.string())),
             np.zeros(0, np.int64),
             pa.array([], pa.timestamp("us", "UTC")),
             np.zeros(0, bool),
@@ -64,7 +65,7 @@ def check_usage(events: object, now: datetime | None = None) -> Usage:
             None,
         )
     problems: list[tuple[object, str]] = []
-    user_id = _strings(frame["user_id"], "user_id", problems, frame.index)
+    user_id = _strings(frame["user_id"], "user_id", problems, frame.index, encoded=True)
     credits = _amounts(frame["credits"], problems, frame.index)
     success = _booleans(frame["success"], problems, frame.index)
     ts = _times(frame["ts"], "ts", problems, frame.index, required=True)
@@ -81,7 +82,7 @@ def check_usage(events: object, now: datetime | None = None) -> Usage:
         transaction_id = _strings(frame["transaction_id"], "transaction_id", problems, frame.index)
         if not problems:
             _unique_ids(transaction_id, problems, frame.index)
-    model = _optional_strings(frame, "model", problems)
+    model = _optional_strings(frame, "model", problems, encoded=True)
     options = _options(frame, problems) if "options" in frame else None
     if problems:
         raise InvalidBatch(f"apply_usage: {len(problems)} problem(s) in the frame.", problems)
@@ -178,11 +179,15 @@ def _frame(
     return value
 
 
-def _strings(series: pd.Series, name: str, problems: list, index: pd.Index) -> pa.Array | None:
-    """A required text column under its field's rule (checks.text_problem)."""
+def _strings(
+    series: pd.Series, name: str, problems: list, index: pd.Index, *, encoded: bool = False
+) -> pa.Array | None:
+    """A required text column under its field's rule (checks.text_problem); dictionary-
+    encoded when asked."""
     values = _text_array(series, name, problems, index)
     if values is None:
         return None
+    values = pc.dictionary_encode(values) if encoded else values
     missing = pc.is_null(values).to_numpy(zero_copy_only=False)
     problems += [(row, f"{name} is missing") for row in index[missing]]
     problems += [(index[row], problem) for row, problem in checks.column_problems(values, name)]
@@ -190,15 +195,17 @@ def _strings(series: pd.Series, name: str, problems: list, index: pd.Index) -> p
 
 
 def _optional_strings(
-    frame: pd.DataFrame, name: str, problems: list, normalise=None
+    frame: pd.DataFrame, name: str, problems: list, normalise=None, *, encoded: bool = False
 ) -> pa.Array | None:
-    """An optional text column (missing values allowed) under its field's rule."""
+    """An optional text column (missing values allowed) under its field's rule;
+    dictionary-encoded when asked."""
     if name not in frame:
         return None
     values = _text_array(frame[name], name, problems, frame.index)
     if values is None:
         return None
     values = values if normalise is None else normalise(values)
+    values = pc.dictionary_encode(values) if encoded else values
     found = checks.column_problems(values, name)
     problems += [(frame.index[row], problem) for row, problem in found]
     return values

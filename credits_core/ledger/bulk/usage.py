@@ -17,6 +17,7 @@ is booked or none.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -32,6 +33,14 @@ from credits_core.ledger.grants import BURN_ORDER, LIVE
 OUTCOMES = ("captured", "released", "rejected_insufficient", "duplicate", "unknown_account")
 CAPTURED, RELEASED, REJECTED, DUPLICATE, UNKNOWN = range(5)
 UNDECIDED = -1
+
+
+class LiveGrants(NamedTuple):
+    """The batch users' spendable grants, each user's together and in burn order."""
+
+    grant_id: pa.ChunkedArray
+    remaining: np.ndarray  # credits left in each
+    owner: np.ndarray  # the row of its account in the batch's accounts
 
 
 def apply_usage(
@@ -60,8 +69,7 @@ def apply_usage(
         _refuse_made_ids(usage, status)
 
     live = _live_grants(cur, users, accounts.attrs["position"], now)
-    owner, remaining = live["position"].to_numpy(), live["remaining"].to_numpy()
-    available = _group_sums(owner, remaining, len(accounts))
+    available = _group_sums(live.owner, live.remaining, len(accounts))
 
     order = _event_order(usage, account_of, status)
     group = account_of[order]
@@ -134,6 +142,14 @@ def _group_sums(group: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     return sums
 
 
+def _rank_in_group(group: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... along each run of equal `group`."""
+    if not len(group):
+        return group
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    return np.arange(len(group)) - np.repeat(starts, np.diff(np.r_[starts, len(group)]))
+
+
 def _exclusive_group_cumsum(group: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Per run of equal `group`, the sum of the values before each position."""
     if not len(values):
@@ -160,8 +176,7 @@ def _book(
     users, codes = coded
     position = account_of[booked]
     entries_before = accounts["entries"].to_numpy()[position]
-    rank = np.arange(len(booked)) - np.searchsorted(position, position, side="left")
-    seq = entries_before + rank + 1
+    seq = entries_before + _rank_in_group(position) + 1
     account_no = accounts["account_no"].to_numpy()[position]
     spent_before = _exclusive_group_cumsum(position, spent)
     balance_after = accounts["total"].to_numpy()[position] - spent_before - spent
@@ -224,22 +239,22 @@ def _book(
 
 def _burn(
     cur: duckdb.DuckDBPyConnection,
-    live: pd.DataFrame,
+    live: LiveGrants,
     accounts: pd.DataFrame,
     position: np.ndarray,
     spent: np.ndarray,
 ) -> None:
     """Take each user's spent credits from their live grants in burn order."""
     used = _group_sums(position, spent, len(accounts))
-    owner = live["position"].to_numpy()
-    remaining = live["remaining"].to_numpy()
+    owner, remaining = live.owner, live.remaining
     before = _exclusive_group_cumsum(owner, remaining)
     taken = np.clip(used[owner] - before, 0, remaining)
     # the draw covers every spent credit: each user's live grants held what they spent
     assert np.array_equal(_group_sums(owner, taken, len(accounts)), used), "a short draw"
-    burnt = pd.DataFrame({"grant_id": live["grant_id"], "taken": taken})[taken > 0]
-    if burnt.empty:
+    drawn = taken > 0
+    if not drawn.any():
         return
+    burnt = pa.table({"grant_id": live.grant_id.filter(drawn), "taken": taken[drawn]})
     cur.register("burnt", burnt)
     (changed,) = cur.execute(
         """
@@ -288,9 +303,8 @@ def _accounts(cur: duckdb.DuckDBPyConnection, users: pa.Array) -> pd.DataFrame:
     return found
 
 
-def _factorize(user_id: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    encoded = user_id.dictionary_encode()
-    return encoded.dictionary, encoded.indices.to_numpy()
+def _factorize(user_id: pa.DictionaryArray) -> tuple[pa.Array, np.ndarray]:
+    return user_id.dictionary, user_id.indices.to_numpy()
 
 
 def _booked(cur: duckdb.DuckDBPyConnection, transaction_id: pa.Array) -> np.ndarray:
@@ -308,20 +322,23 @@ def _booked(cur: duckdb.DuckDBPyConnection, transaction_id: pa.Array) -> np.ndar
 
 def _live_grants(
     cur: duckdb.DuckDBPyConnection, users: pa.Array, position: np.ndarray, now: datetime
-) -> pd.DataFrame:
+) -> LiveGrants:
     """The batch users' spendable grants, each user's together and in burn order."""
     cur.register("grant_users", pa.table({"user_id": users, "code": np.arange(len(users))}))
-    live = cur.execute(
+    live = cur.sql(
         f"""
         SELECT u.code, g.grant_id, g.remaining
         FROM grants AS g JOIN grant_users AS u USING (user_id)
         WHERE g.remaining > 0 AND {LIVE}
         ORDER BY u.code, {BURN_ORDER}
         """,
-        [now],
-    ).df()
-    live["position"] = position[live["code"].to_numpy()]
-    return live
+        params=[now],
+    ).to_arrow_table()
+    return LiveGrants(
+        grant_id=live.column("grant_id"),
+        remaining=live.column("remaining").to_numpy(),
+        owner=position[live.column("code").to_numpy()],
+    )
 
 
 def _column(values: pa.Array | None, rows: np.ndarray) -> pa.Array:
