@@ -8,8 +8,8 @@ bench accounts, and measures with Debian's `wrk` (skipped, saying so, without it
 1. reserve then confirm, 64 connections: pairs/s, and requests/s against health's;
 2. `POST /v1/batch` of 100 operations (100 reserves, then their 100 confirms), 8
    connections: pairs/s, against health at 8 connections;
-3. p99 of a reserve at half the peak pair rate (open loop, bounded Python client),
-   against the p99 of health at the same rate;
+3. p99 of a reserve at half the peak pair rate: paced by wrk, and open loop (a bounded
+   Python client, bench/open_loop.py) beside health's p99 at the same rate;
 4. a dashboard page rendered in Chromium while wrk holds the API at peak, against the
    same page on the idle server.
 
@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pandas as pd
@@ -38,6 +39,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import open_loop  # noqa: E402
+from bench.open_loop import Call  # noqa: E402
 from credits_core.ledger import Ledger  # noqa: E402
 from credits_core.server.keys import KeyStore  # noqa: E402
 
@@ -185,39 +188,27 @@ def wrk_run(url: str, path: str, connections: int, seconds: int, script: str | N
     return rate, tuple(int(x) for x in counts.groups()) if counts else None, out
 
 
-async def open_loop(url: str, key: str, rate: float, seconds: float, kind: str) -> list[float]:
-    """Send at a fixed rate (open loop) and return each request's latency in seconds;
-    `kind` "reserve" also confirms each hold, off the measured path."""
+def open_loop_latencies(url: str, key: str, rate: float, seconds: float, kind: str):
+    """Open-loop latencies (s) of `kind` requests at `rate` a second (bench/open_loop.py):
+    "health", or "reserve", each hold then confirmed on the same connection, unmeasured."""
+    address = urlsplit(url)
     headers = {"Authorization": f"Bearer {key}"}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    latencies: list[float] = []
-    failures: list[int] = []
-    async with httpx.AsyncClient(
-        base_url=url + "/v1", headers=headers, limits=limits, timeout=30
-    ) as http:
+    if kind == "health":
+        plan, follow_up = (lambda n: Call("GET", "/v1/health")), None
+    else:
 
-        async def one(n: int) -> None:
-            started = time.perf_counter()
-            try:
-                if kind == "health":
-                    await http.get("/health")
-                    latencies.append(time.perf_counter() - started)
-                    return
-                body = {"user_id": f"u_bench_{n % USERS + 1}", "credits": 1, "reason": "p99"}
-                reply = await http.post("/reservations", json=body)
-                latencies.append(time.perf_counter() - started)
-                hold = reply.json()["transaction_id"]
-                await http.post(f"/reservations/{hold}/confirm", json={"success": True})
-            except httpx.HTTPError:
-                failures.append(n)
+        def plan(n: int) -> Call:
+            body = {"user_id": f"u_bench_{n % USERS + 1}", "credits": 1, "reason": "p99"}
+            return Call("POST", "/v1/reservations", body)
 
-        tasks, start = [], time.perf_counter()
-        for n in range(int(rate * seconds)):
-            await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
-            tasks.append(asyncio.create_task(one(n)))
-        await asyncio.gather(*tasks)
+        def follow_up(n: int, hold: dict) -> Call:
+            path = f"/v1/reservations/{hold['transaction_id']}/confirm"
+            return Call("POST", path, {"success": True})
+
+    run = open_loop.run(address.hostname, address.port, headers, rate, seconds, plan, follow_up)
+    latencies, failures = asyncio.run(run)
     if failures:
-        print(f"  ({len(failures)} of {len(tasks)} {kind} requests failed)")
+        print(f"  ({failures} {kind} requests failed)")
     return latencies
 
 
@@ -313,10 +304,10 @@ def run(server: Server, key: str, seconds: int) -> None:
         f"p99 of a reserve or confirm paced by wrk at half peak ({half:,.0f} pairs/s asked, "
         f"{paced_rate / 2:,.0f} reached): {paced_ms:.1f} ms (target <= 50 ms)"
     )
-    reserve_ms = p99(asyncio.run(open_loop(server.api, key, half, seconds, "reserve")))
-    health_ms = p99(asyncio.run(open_loop(server.api, key, half, seconds, "health")))
+    reserve_ms = p99(open_loop_latencies(server.api, key, half, seconds, "reserve"))
+    health_ms = p99(open_loop_latencies(server.api, key, half, seconds, "health"))
     print(
-        f"p99 reserve at half peak, Python open-loop client ({half:,.0f} pairs/s): "
+        f"p99 reserve at half peak, open loop ({half:,.0f} pairs/s, confirms beside): "
         f"{reserve_ms:.1f} ms vs GET "
         f"/v1/health at the same rate {health_ms:.1f} ms (target <= 50 ms)"
     )

@@ -64,7 +64,9 @@ appends what the batch decided to the redo log as one record, syncs it, and only
 answers every caller: an acknowledged write is a durable one. The applier thread puts
 the logged batches into the DuckDB file behind the writer, many batches per DuckDB
 transaction, recording in it the last batch it holds; on opening, the batches after
-that one are applied again, and a clean close leaves no log. Every read first waits
+that one are applied again, and a clean close leaves no log. It applies when a read
+needs the file, when 20,000 rows wait or when the oldest batch has waited 50 ms (each
+DuckDB statement gives up and retakes the interpreter lock). Every read first waits
 until the file holds every batch logged before it (a few ms under load), so a caller
 always reads its own writes. A command that breaks a rule fails alone; a batch that
 cannot be decided or logged fails each of its callers with `WriteFailed`, logs
@@ -84,8 +86,8 @@ History (reads.py, marks.py)
 One user's entries lie scattered over the whole journal. Its history is read through
 the journal's index on the account, or, for a long history, from the account's history
 marks: every 20th entry of an account records a journal row from which it and every
-later entry lie, the account's row keeps the newest six (read with the account), and
-DuckDB skips the row groups before the chosen one.
+later entry lie, the account's row keeps the newest six (read with the account, one
+slot each, taken in turn), and DuckDB skips the row groups before the chosen one.
 
 Ids are made from the account and the entry number (``hold-7-42``, ``grant-7-1``,
 ``adj-``, ``refund-``, ``use-``), so the same calls build the same ledger.

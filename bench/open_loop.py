@@ -1,0 +1,101 @@
+"""An open-loop HTTP/1.1 load client for 127.0.0.1, cheap enough not to be the bottleneck.
+
+Requests are due at a fixed rate whatever the server does (open loop): each one's
+latency runs from the moment it was due, so time spent queued behind a slow server
+counts, as it would for a caller. A general-purpose client (httpx) costs about half a
+millisecond of Python per request, and at a thousand pairs a second on two cores it
+became the thing measured (its own health checks waited over 100 ms); this one writes
+prepared bytes on keep-alive connections and reads a response by its Content-Length,
+a few tens of microseconds per request. Bounded: `rate * seconds` requests, each
+connection's reads time out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request: method, path and JSON body (None: no body)."""
+
+    method: str
+    path: str
+    body: dict | None = None
+
+
+# what to send for request n; after a reply, what (if anything) to send next, unmeasured
+Plan = Callable[[int], Call]
+FollowUp = Callable[[int, dict], Call | None]
+
+
+async def run(
+    host: str,
+    port: int,
+    headers: dict[str, str],
+    rate_per_s: float,
+    seconds: float,
+    plan: Plan,
+    follow_up: FollowUp | None = None,
+    connections: int = 64,
+) -> tuple[list[float], int]:
+    """Send `rate_per_s * seconds` requests at `rate_per_s`; return (latency of each
+    answered request in seconds, from when it was due; failures)."""
+    due: asyncio.Queue[tuple[float, int] | None] = asyncio.Queue()
+    latencies: list[float] = []
+    failures = [0]
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while (job := await due.get()) is not None:
+                at, n = job
+                status, reply = await _exchange(reader, writer, host, head, plan(n))
+                if status >= 400:
+                    failures[0] += 1
+                    continue
+                latencies.append(time.perf_counter() - at)
+                after = follow_up(n, reply) if follow_up else None
+                if after is not None:
+                    status, _ = await _exchange(reader, writer, host, head, after)
+                    failures[0] += status >= 400
+        finally:
+            writer.close()
+
+    workers = [asyncio.create_task(connection()) for _ in range(connections)]
+    start = time.perf_counter()
+    for n in range(int(rate_per_s * seconds)):
+        at = start + n / rate_per_s
+        await asyncio.sleep(max(0.0, at - time.perf_counter()))
+        due.put_nowait((at, n))
+    for _ in workers:
+        due.put_nowait(None)
+    await asyncio.gather(*workers)
+    return latencies, failures[0]
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, head: str, call: Call
+) -> tuple[int, dict]:
+    body = b"" if call.body is None else json.dumps(call.body).encode()
+    kind = "Content-Type: application/json\r\n" if call.body is not None else ""
+    writer.write(
+        f"{call.method} {call.path} HTTP/1.1\r\nHost: {host}\r\n{head}{kind}"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    header = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT_S)
+    lines = header.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    length = next(
+        int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")
+    )
+    reply = await asyncio.wait_for(reader.readexactly(length), TIMEOUT_S)
+    return status, json.loads(reply) if reply else {}
