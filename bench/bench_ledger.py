@@ -137,12 +137,7 @@ def baselines(path: Path, users: np.ndarray, n: int, events: pd.DataFrame) -> Ba
         con.execute("COMMIT")
 
     per_call = [_per_call(bare_insert, n), _per_call(least_write, n)]
-    con.register("appended", _journal_rows(users, events))
-    t0 = time.perf_counter()
-    con.execute("BEGIN")
-    con.execute("INSERT INTO journal SELECT * FROM appended")
-    con.execute("COMMIT")
-    append_s = time.perf_counter() - t0
+    append_s = _append(con, _journal_rows(users, events))
     con.close()
     return Baselines(*per_call, append_s)
 
@@ -153,14 +148,19 @@ def append_to_copy(ledger_path: Path, copy: Path, users: np.ndarray, events: pd.
     shutil.copy(ledger_path, copy)
     con = duckdb.connect(str(copy))
     rows = _journal_rows(users, events)
-    con.register("appended", rows.set_column(1, "seq", pa.array(np.arange(len(events)) + 10**9)))
+    seconds = _append(con, rows.set_column(1, "seq", pa.array(np.arange(len(events)) + 10**9)))
+    con.close()
+    return seconds
+
+
+def _append(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> float:
+    """Seconds to append `rows` to the journal in one committed transaction."""
+    con.register("appended", rows)
     t0 = time.perf_counter()
     con.execute("BEGIN")
     con.execute("INSERT INTO journal SELECT * FROM appended")
     con.execute("COMMIT")
-    seconds = time.perf_counter() - t0
-    con.close()
-    return seconds
+    return time.perf_counter() - t0
 
 
 def _per_call(call, n: int) -> float:

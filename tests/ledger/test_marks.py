@@ -42,6 +42,17 @@ def marked(ledger: Ledger, account_no: int) -> list[int]:
     return [mark["seq"] for mark in kept(row)]
 
 
+def usage(user_ids: list[str], now: datetime) -> pd.DataFrame:
+    """One successful 1-credit generation per user id listed, a minute apart, up to now."""
+    rows = len(user_ids)
+    return pd.DataFrame({
+        "user_id": user_ids,
+        "credits": np.ones(rows, dtype=np.int64),
+        "ts": pd.to_datetime([now - timedelta(minutes=rows - n) for n in range(rows)], utc=True),
+        "success": [True] * rows,
+    })  # fmt: skip
+
+
 def spend(ledger: Ledger, users: list[str], rounds: int) -> None:
     for _ in range(rounds):
         for user in users:
@@ -84,15 +95,7 @@ def test_a_long_history_from_its_mark_is_the_newest_entries(ledger):
 def test_bulk_usage_is_marked_too(ledger, clock):
     users = [funded(ledger, f"u_{n}", credits=10_000) for n in range(2)]
     clock.advance(hours=1)
-    rows = 2 * 60
-    events = pd.DataFrame({
-        "user_id": [users[n % 2] for n in range(rows)],
-        "credits": np.ones(rows, dtype=np.int64),
-        "ts": pd.to_datetime([clock.now - timedelta(minutes=rows - n) for n in range(rows)],
-                             utc=True),
-        "success": [True] * rows,
-    })  # fmt: skip
-    ledger.apply_usage(events)
+    ledger.apply_usage(usage([users[n % 2] for n in range(2 * 60)], clock.now))
     spend(ledger, users, rounds=5)
     assert marked(ledger, 2) == [20, 40, 60]
     assert list(ledger.history("u_1", limit=20)["seq"]) == by_index(ledger, "u_1", 20)
@@ -102,15 +105,8 @@ def test_bulk_usage_is_marked_too(ledger, clock):
 def test_one_bulk_batch_of_many_marks_keeps_the_newest_six(ledger, clock):
     user = funded(ledger, "u_1", credits=10_000)  # entry 1: the grant
     clock.advance(hours=1)
-    rows = 170  # entries 2-171: marks at 20, 40, ... 160 land in six slots, newest kept
-    events = pd.DataFrame({
-        "user_id": [user] * rows,
-        "credits": np.ones(rows, dtype=np.int64),
-        "ts": pd.to_datetime([clock.now - timedelta(minutes=rows - n) for n in range(rows)],
-                             utc=True),
-        "success": [True] * rows,
-    })  # fmt: skip
-    ledger.apply_usage(events)
+    # entries 2-171: marks at 20, 40, ... 160 land in six slots, the newest kept
+    ledger.apply_usage(usage([user] * 170, clock.now))
     assert marked(ledger, 1) == [60, 80, 100, 120, 140, 160]
     spend(ledger, [user], rounds=10)  # entries 172-191: the mark at 180 replaces 60's
     assert marked(ledger, 1) == [80, 100, 120, 140, 160, 180]
