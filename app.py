@@ -7,6 +7,8 @@ from credits_core import alerts
 from credits_core.server.jobs import job_table
 from pages import shell
 
+NOTHING_CONSUMED = "No credits were consumed in the last {days} days."
+
 shell.page("Credits back office")
 ledger = shell.ledger()
 now = ledger.now()
@@ -30,25 +32,31 @@ left, right = st.columns(2)
 with left:
     st.markdown("**Credits consumed per day, last 30 days**")
     daily = ledger.consumption_by_day(days=30)
-    st.altair_chart(
-        alt.Chart(daily)
-        .mark_bar()
-        .encode(x=alt.X("day:T", title=None), y=alt.Y("credits:Q", title="credits")),
-        width="stretch",
-    )
+    if daily.empty:
+        st.caption(NOTHING_CONSUMED.format(days=30))
+    else:
+        st.altair_chart(
+            alt.Chart(daily)
+            .mark_bar()
+            .encode(x=alt.X("day:T", title=None), y=alt.Y("credits:Q", title="credits")),
+            width="stretch",
+        )
 with right:
     st.markdown("**Top models by credits, last 7 days**")
-    top = ledger.top_models(days=7, limit=8)
-    st.altair_chart(
-        alt.Chart(top)
-        .mark_bar()
-        .encode(
-            x=alt.X("credits:Q", title="credits"),
-            y=alt.Y("model:N", sort="-x", title=None, axis=alt.Axis(labelLimit=0)),
-            tooltip=["model", alt.Tooltip("credits:Q", format=",")],
-        ),
-        width="stretch",
-    )
+    models = ledger.top_models(days=7, limit=8)
+    if models.empty:
+        st.caption(NOTHING_CONSUMED.format(days=7))
+    else:
+        st.altair_chart(
+            alt.Chart(models)
+            .mark_bar()
+            .encode(
+                x=alt.X("credits:Q", title="credits"),
+                y=alt.Y("model:N", sort="-x", title=None, axis=alt.Axis(labelLimit=0)),
+                tooltip=[alt.Tooltip("model:N"), alt.Tooltip("credits:Q", format=",")],
+            ),
+            width="stretch",
+        )
 jobs = job_table()
 if jobs is None:
     st.caption("Background jobs (expiry, alerts, outbox) run in `credits serve`, not here.")
