@@ -79,7 +79,8 @@ def serve(options: ServeOptions) -> int:
     _check_port_free(options.host, options.port, "--port")
     api_socket = _bind(options.host, options.api_port)
     ledger = Ledger.open(options.database, wait=options.wait_s)
-    app = st.App(str(APP_SCRIPT), lifespan=_lifespan(options, ledger, api_socket))
+    received: list[int] = []  # the stop signals that arrived
+    app = st.App(str(APP_SCRIPT), lifespan=_lifespan(options, ledger, api_socket, received))
     sys.argv = [str(APP_SCRIPT)]  # Streamlit's main script: its folder holds pages/
     config = {
         "server.address": options.host,
@@ -93,10 +94,14 @@ def serve(options: ServeOptions) -> int:
         app.run(config=config)
     except KeyboardInterrupt:  # Ctrl-C, raised again once the shutdown above is complete
         return 130
-    return 0
+    # Ctrl-C is 130 even when the interrupt raised again after the shutdown went astray
+    # between uvicorn and asyncio (a test saw 0 once, under load)
+    return 130 if signal.SIGINT in received else 0
 
 
-def _lifespan(options: ServeOptions, ledger: Ledger, api_socket: socket.socket):
+def _lifespan(
+    options: ServeOptions, ledger: Ledger, api_socket: socket.socket, received: list[int]
+):
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         jobs = Jobs(ledger, outbox=options.outbox)
@@ -122,7 +127,7 @@ def _lifespan(options: ServeOptions, ledger: Ledger, api_socket: socket.socket):
                     task.result()
                     raise ServerError("The API server stopped while starting.")
                 await asyncio.sleep(0.01)
-            _stop_api_on_signals(server)
+            _stop_api_on_signals(server, received)
             jobs.start()
             api_url = f"http://{options.host}:{options.api_port}"
             dashboard_url = f"http://{options.host}:{options.port}"
@@ -158,13 +163,15 @@ def _tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def _stop_api_on_signals(server: uvicorn.Server) -> None:
+def _stop_api_on_signals(server: uvicorn.Server, received: list[int]) -> None:
     """On SIGTERM/SIGINT the API stops taking requests at once, then the dashboard's
-    server (uvicorn's own handler, called next) shuts down and runs the lifespan's end."""
+    server (uvicorn's own handler, called next) shuts down and runs the lifespan's end.
+    Each signal is noted in `received`."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous = signal.getsignal(sig)
 
         def handler(number: int, frame: Any, previous: Any = previous) -> None:
+            received.append(number)
             server.should_exit = True
             if callable(previous):
                 previous(number, frame)
