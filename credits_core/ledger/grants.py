@@ -135,12 +135,21 @@ def listing(cur: duckdb.DuckDBPyConnection, user_id: str) -> list[Grant]:
     return [Grant(*row) for row in rows]
 
 
+# A grant that has lapsed by a moment (the parameter) with credits not booked out yet.
+LAPSED = "remaining > 0 AND expires_at <= ?"
+
+
+def any_lapsed(cur: duckdb.DuckDBPyConnection, now: datetime) -> bool:
+    """Whether expire(now) would book anything."""
+    return cur.execute(f"SELECT EXISTS (SELECT 1 FROM grants WHERE {LAPSED})", [now]).fetchone()[0]
+
+
 def expire(cur: duckdb.DuckDBPyConnection, now: datetime) -> Sweep:
     """Book every grant that has lapsed by `now` out of the balance, in one transaction."""
     lapsed = cur.execute(
-        """
+        f"""
         SELECT user_id, grant_id, transaction_id, remaining, expires_at FROM grants
-        WHERE remaining > 0 AND expires_at <= ?
+        WHERE {LAPSED}
         ORDER BY user_id, expires_at, grant_seq
         """,
         [now],

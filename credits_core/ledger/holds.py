@@ -251,13 +251,22 @@ def extend(
     return extended
 
 
+# A hold that has lapsed by a moment (the parameter) and is not booked out yet.
+LAPSED = "status = 'pending' AND expires_at <= ?"
+
+
+def any_lapsed(cur: duckdb.DuckDBPyConnection, now: datetime) -> bool:
+    """Whether expire(now) would book anything."""
+    return cur.execute(f"SELECT EXISTS (SELECT 1 FROM holds WHERE {LAPSED})", [now]).fetchone()[0]
+
+
 def expire(cur: duckdb.DuckDBPyConnection, now: datetime) -> Sweep:
     """Expire every pending hold whose `expires_at` is at or before `now`, set-based."""
     parts = cur.execute(
-        """
+        f"""
         WITH lapsed AS (
             SELECT transaction_id, user_id, credits, model, expires_at, drawn
-            FROM holds WHERE status = 'pending' AND expires_at <= ?
+            FROM holds WHERE {LAPSED}
         ),
         back AS (
             SELECT l.transaction_id, d.grant_id, d.credits

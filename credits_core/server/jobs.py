@@ -155,12 +155,14 @@ class Jobs:
         state.runs += 1
         state.last_duration_s = round(time.monotonic() - started, 4)
 
+    # The sweeps run on a thread: they first read whether anything lapsed (and queue no
+    # write when nothing did), and a read may wait for the file to catch up.
     async def _expire_holds(self) -> str:
-        sweep = await asyncio.wrap_future(self.ledger.submit("expire_holds"))
+        sweep = await asyncio.to_thread(self.ledger.expire_holds)
         return f"{sweep.count} holds expired, {sweep.credits} credits returned"
 
     async def _expire_grants(self) -> str:
-        sweep = await asyncio.wrap_future(self.ledger.submit("expire_grants"))
+        sweep = await asyncio.to_thread(self.ledger.expire_grants)
         return f"{sweep.count} grants expired, {sweep.credits} credits removed"
 
     async def _alerts_full(self) -> str:

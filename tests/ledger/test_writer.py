@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -260,6 +261,35 @@ def test_the_writer_keeps_no_state_across_a_sweep(ledger, clock: FakeClock):
     assert ledger.reservation(hold.transaction_id).status == "expired"
     assert state(ledger)[1][0][5:8] == (100, 100, 4)  # total, held, entries
     assert ledger.check_invariants() == []
+
+
+def test_a_sweep_with_nothing_lapsed_waits_for_no_write(ledger, clock: FakeClock):
+    """The server sweeps every 30 s; a sweep runs alone, so one with nothing to book must
+    not queue behind the writes (nor stop them while it runs)."""
+    funded(ledger, credits=100)
+    ledger.reserve("u_1", 30, ttl=timedelta(minutes=5))
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_batch(cur) -> None:
+        held.set()
+        release.wait(10)
+
+    ledger.writer.before_commit = hold_the_batch
+    writing = ledger.submit("reserve", "u_1", 10)
+    try:
+        assert held.wait(10)
+        started = time.monotonic()
+        assert ledger.expire_holds().count == 0  # the hold lapses in 5 minutes, not yet
+        assert ledger.expire_grants().count == 0
+        assert time.monotonic() - started < 5  # answered while the batch is still held
+        assert not writing.done()
+    finally:
+        release.set()
+    ledger.writer.before_commit = None
+    writing.result(10)
+    clock.advance(minutes=16)  # past both holds' expiry (the second: the default 15)
+    assert ledger.expire_holds().count == 2  # and with something lapsed, it books it
+    assert ledger.balance("u_1") == (100, 0, 100)
 
 
 def test_a_writes_future_says_the_balance_it_left(ledger, clock: FakeClock):
