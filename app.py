@@ -1,6 +1,7 @@
 """Home: the platform at a glance, and the way to every page."""
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from credits_core import alerts
@@ -8,6 +9,15 @@ from credits_core.server.jobs import job_table
 from pages import shell
 
 NOTHING_CONSUMED = "No credits were consumed in the last {days} days."
+
+
+def consumption_chart(frame: pd.DataFrame, days: int, chart: alt.Chart) -> None:
+    """The chart of what was consumed, or a line saying nothing was."""
+    if frame.empty:
+        st.caption(NOTHING_CONSUMED.format(days=days))
+    else:
+        st.altair_chart(chart, width="stretch")
+
 
 shell.page("Credits back office")
 ledger = shell.ledger()
@@ -32,31 +42,27 @@ left, right = st.columns(2)
 with left:
     st.markdown("**Credits consumed per day, last 30 days**")
     daily = ledger.consumption_by_day(days=30)
-    if daily.empty:
-        st.caption(NOTHING_CONSUMED.format(days=30))
-    else:
-        st.altair_chart(
-            alt.Chart(daily)
-            .mark_bar()
-            .encode(x=alt.X("day:T", title=None), y=alt.Y("credits:Q", title="credits")),
-            width="stretch",
-        )
+    consumption_chart(
+        daily,
+        30,
+        alt.Chart(daily)
+        .mark_bar()
+        .encode(x=alt.X("day:T", title=None), y=alt.Y("credits:Q", title="credits")),
+    )
 with right:
     st.markdown("**Top models by credits, last 7 days**")
     models = ledger.top_models(days=7, limit=8)
-    if models.empty:
-        st.caption(NOTHING_CONSUMED.format(days=7))
-    else:
-        st.altair_chart(
-            alt.Chart(models)
-            .mark_bar()
-            .encode(
-                x=alt.X("credits:Q", title="credits"),
-                y=alt.Y("model:N", sort="-x", title=None, axis=alt.Axis(labelLimit=0)),
-                tooltip=[alt.Tooltip("model:N"), alt.Tooltip("credits:Q", format=",")],
-            ),
-            width="stretch",
-        )
+    consumption_chart(
+        models,
+        7,
+        alt.Chart(models)
+        .mark_bar()
+        .encode(
+            x=alt.X("credits:Q", title="credits"),
+            y=alt.Y("model:N", sort="-x", title=None, axis=alt.Axis(labelLimit=0)),
+            tooltip=[alt.Tooltip("model:N"), alt.Tooltip("credits:Q", format=",")],
+        ),
+    )
 jobs = job_table()
 if jobs is None:
     st.caption("Background jobs (expiry, alerts, outbox) run in `credits serve`, not here.")
