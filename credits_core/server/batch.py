@@ -118,6 +118,22 @@ async def run(context: Context, listed: list[Any], actor: str) -> list[dict[str,
     return [_result(context, outcome, after) for outcome in outcomes]
 
 
+async def answered(future: Future) -> Any:
+    """The result of one write queued on the writer (cheaper than `asyncio.wrap_future`,
+    which chains two futures both ways)."""
+    if not future.done():
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        future.add_done_callback(lambda _: loop.call_soon_threadsafe(_wake, waiter))
+        await waiter
+    return future.result()
+
+
+def _wake(waiter: asyncio.Future) -> None:
+    if not waiter.done():  # not cancelled: the client is still there
+        waiter.set_result(None)
+
+
 async def all_done(futures: list[Future]) -> None:
     """Wait until every future is done, woken once (not once per future: the writer
     answers a whole batch at once, and each wake-up of the event loop costs)."""

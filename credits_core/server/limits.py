@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,32 +51,35 @@ class BodyLimit:
             return
         if limit == DEFAULT_LIMIT_BYTES:
             scope = _as_json(scope)
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay(body, receive), send)
 
     async def _read(self, receive: Receive, limit: int) -> bytes:
-        deadline = time.monotonic() + self.body_timeout_s
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                message = await asyncio.wait_for(receive(), timeout=max(left, 0.001))
-            except TimeoutError:
-                raise ApiError(
-                    408,
-                    "request_timeout",
-                    f"The request body did not arrive within {self.body_timeout_s:g} s; "
-                    "send it in one go.",
-                ) from None
-            if message["type"] == "http.disconnect":
-                raise _Disconnected()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise too_large(limit)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        try:
+            async with asyncio.timeout(self.body_timeout_s):  # one timer for the whole body
+                return await _body(receive, limit)
+        except TimeoutError:
+            raise ApiError(
+                408,
+                "request_timeout",
+                f"The request body did not arrive within {self.body_timeout_s:g} s; "
+                "send it in one go.",
+            ) from None
+
+
+async def _body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 class _Disconnected(Exception):
@@ -111,7 +113,8 @@ def _as_json(scope: Scope) -> Scope:
     return {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands on `body` first, then what `receive` gets."""
     sent = False
 
     async def replay() -> Message:

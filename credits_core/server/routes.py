@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from credits_core.ledger import Balance, Reservation
 from credits_core.ledger.context import WriteFuture
 from credits_core.server import batch, views
-from credits_core.server.api import Context, actor, idempotency_key, needs
+from credits_core.server.api import Context, JsonAnswer, actor, idempotency_key, needs
 from credits_core.server.bodies import (
     AccountBody,
     AdjustBody,
@@ -44,13 +44,13 @@ def context_of(request: Request) -> Context:
 
 async def write(context: Context, operation: str, *args: Any, **kwargs: Any) -> Any:
     """Queue a write on the ledger's writer and await the commit that holds it."""
-    return await asyncio.wrap_future(context.ledger.submit(operation, *args, **kwargs))
+    return await batch.answered(context.ledger.submit(operation, *args, **kwargs))
 
 
 async def written(context: Context, future: WriteFuture) -> tuple[Any, Balance]:
     """A queued write's result and the balance it left, read back only when the writer
     did not say (a keyed write answered from its first result)."""
-    result = await asyncio.wrap_future(future)
+    result = await batch.answered(future)
     balance = future.balance or await read(context, "balance", result.user_id)
     return result, balance
 
@@ -62,7 +62,7 @@ async def read(context: Context, method: str, *args: Any, **kwargs: Any) -> Any:
 
 
 def ok(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status)
+    return JsonAnswer(body, status_code=status)
 
 
 # --------------------------------------------------------------------------- health
