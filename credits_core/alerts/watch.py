@@ -19,8 +19,8 @@ logger = logging.getLogger(__name__)
 
 
 def watch(ledger: Ledger, rules_path: str | Path | None = None) -> Callable[[], None]:
-    """Evaluate the users each committed balance-changing write of `ledger` touched (all
-    users after a sweep), right after it. The plans, the price book and the rules are
+    """Evaluate the users each committed balance-changing write of `ledger` touched,
+    right after it. The plans, the price book and the rules are
     loaded on the first write (the rules again when their file changes); when one of
     them cannot be loaded, the write stands and a warning says why the alerts were not
     evaluated. A failing evaluation is logged by the ledger and never undoes the write.

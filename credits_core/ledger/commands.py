@@ -376,9 +376,8 @@ def alone(
     )
 
 
-def _swept(sweep: Sweep) -> frozenset[str] | None:
-    """A sweep may touch anyone: None when it booked something."""
-    return None if sweep.count else frozenset()
+def _swept(sweep: Sweep) -> frozenset[str]:
+    return sweep.users
 
 
 def _user_of(result: Account | Grant | Reservation | Entry) -> frozenset[str]:

@@ -184,7 +184,8 @@ def expire(cur: duckdb.DuckDBPyConnection, now: datetime) -> Sweep:
         [now],
     ).fetchone()
     assert booked_out == len(lapsed), (booked_out, len(lapsed))
-    return Sweep(len(lapsed), int(lapsed["remaining"].sum()), tuple(lapsed["grant_id"]))
+    users = frozenset(lapsed["user_id"])
+    return Sweep(len(lapsed), int(lapsed["remaining"].sum()), tuple(lapsed["grant_id"]), users)
 
 
 def _iso(value: pd.Timestamp) -> str:

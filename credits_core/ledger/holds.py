@@ -320,7 +320,8 @@ def expire(cur: duckdb.DuckDBPyConnection, now: datetime) -> Sweep:
         """,
         [now],
     )
-    return Sweep(len(holds), int(holds["credits"].sum()), tuple(holds["transaction_id"]))
+    users = frozenset(holds["user_id"])
+    return Sweep(len(holds), int(holds["credits"].sum()), tuple(holds["transaction_id"]), users)
 
 
 def _entries(rows: pd.DataFrame, now: datetime, kind: str, **columns: object) -> pd.DataFrame:

@@ -1,5 +1,5 @@
-"""Balance listeners: told once per logged batch, with the users it touched (None after
-a sweep), on a thread of their own, so that a slow listener (the alert evaluation)
+"""Balance listeners: told once per logged batch, with the users it touched (a sweep's
+too), on a thread of their own, so that a slow listener (the alert evaluation)
 never delays a write or a caller.
 """
 

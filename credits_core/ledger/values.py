@@ -175,3 +175,4 @@ class Sweep(_Record):
     count: int
     credits: int
     ids: tuple[str, ...] = ()
+    users: frozenset[str] = frozenset()  # whose balances it changed

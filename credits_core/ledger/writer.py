@@ -25,8 +25,8 @@ file holds what was acknowledged before it.
   kept state is dropped. (Other modules' `Ledger.side_write()` work, which never
   writes the ledger's tables, runs beside the writer: see ledger.py.)
 
-Balance listeners are told once per logged batch, with the users it touched (None
-after a sweep), on a thread of their own: a slow listener never delays a write.
+Balance listeners are told once per logged batch, with the users it touched, on a
+thread of their own: a slow listener never delays a write.
 """
 
 from __future__ import annotations

@@ -36,13 +36,19 @@ def test_listeners_hear_the_users_each_balance_change_touched(ledger, clock):
     ]
     ledger.reserve("u_2", 50, ttl=pd.Timedelta(minutes=1).to_pytimedelta())
     clock.advance(minutes=2)
-    ledger.expire_holds()
+    ledger.grant("u_1", 7, kind="promo", expires_at=clock.now + pd.Timedelta(minutes=1))
+    clock.advance(minutes=2)
+    ledger.expire_holds()  # a sweep names the users whose holds it expired
     ledger.wait_for_listeners()
-    assert heard[-1] is None  # a sweep may touch anyone
+    assert heard[-2:] == [frozenset({"u_1"}), frozenset({"u_2"})]
+    ledger.expire_grants()
+    ledger.wait_for_listeners()
+    assert heard[-1] == frozenset({"u_1"})
+    ledger.expire_holds()  # nothing lapsed: no one is told
     stop()
     ledger.grant("u_1", 1, kind="topup")
     ledger.wait_for_listeners()
-    assert len(heard) == 7
+    assert len(heard) == 9
 
 
 def test_a_failing_listener_does_not_fail_the_write(ledger, caplog):
