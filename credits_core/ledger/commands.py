@@ -377,7 +377,7 @@ def alone(
 
 
 def _swept(sweep: Sweep) -> frozenset[str]:
-    return sweep.users
+    return frozenset(sweep.users)
 
 
 def _user_of(result: Account | Grant | Reservation | Entry) -> frozenset[str]:

@@ -184,7 +184,7 @@ def expire(cur: duckdb.DuckDBPyConnection, now: datetime) -> Sweep:
         [now],
     ).fetchone()
     assert booked_out == len(lapsed), (booked_out, len(lapsed))
-    users = frozenset(lapsed["user_id"])
+    users = tuple(sorted(set(lapsed["user_id"])))
     return Sweep(len(lapsed), int(lapsed["remaining"].sum()), tuple(lapsed["grant_id"]), users)
 
 

@@ -320,7 +320,7 @@ def expire(cur: duckdb.DuckDBPyConnection, now: datetime) -> Sweep:
         """,
         [now],
     )
-    users = frozenset(holds["user_id"])
+    users = tuple(sorted(set(holds["user_id"])))
     return Sweep(len(holds), int(holds["credits"].sum()), tuple(holds["transaction_id"]), users)
 
 

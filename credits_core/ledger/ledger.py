@@ -13,7 +13,6 @@ import contextlib
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -32,7 +31,7 @@ from credits_core.ledger import (
     reports,
 )
 from credits_core.ledger.commands import DEFAULT_TTL, QuoteLike
-from credits_core.ledger.context import Command
+from credits_core.ledger.context import Command, WriteFuture
 from credits_core.ledger.errors import (
     InsufficientCredits,
     LedgerClosed,
@@ -207,13 +206,14 @@ class Ledger:
         copies a snapshot into another file with it). Close it when done."""
         return self._open_store().cursor()
 
-    def submit(self, operation: str, /, *args: Any, **kwargs: Any) -> Future:
+    def submit(self, operation: str, /, *args: Any, **kwargs: Any) -> WriteFuture:
         """Queue the write `operation` (a write method's name: "reserve", "confirm",
-        "grant", ...) with that method's arguments, and return a Future of its result.
+        "grant", ...) with that method's arguments, and return its `WriteFuture`.
 
         The arguments are checked now (raising the method's typed errors at once); the
-        Future resolves after the commit that holds the write, or with its typed error.
-        For callers that wait asynchronously: `await asyncio.wrap_future(future)`."""
+        future is answered once the write is durable, with its result or its typed
+        error. Callers that wait asynchronously use `add_done_callback` (the server
+        wakes its event loop from it with `call_soon_threadsafe`)."""
         return self._submit(commands.build(operation, self.now(), *args, **kwargs))
 
     # ------------------------------------------------------------------ accounts
@@ -566,7 +566,7 @@ class Ledger:
             raise ReadOnlyLedger(operation)
         return self._shared.writer
 
-    def _submit(self, command: Command) -> Future:
+    def _submit(self, command: Command) -> WriteFuture:
         return self._open_writer(command.operation).submit(command)
 
     def _sweep(

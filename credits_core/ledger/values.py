@@ -175,4 +175,4 @@ class Sweep(_Record):
     count: int
     credits: int
     ids: tuple[str, ...] = ()
-    users: frozenset[str] = frozenset()  # whose balances it changed
+    users: tuple[str, ...] = ()  # whose balances it changed

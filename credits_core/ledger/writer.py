@@ -37,7 +37,6 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,7 +48,7 @@ from credits_core.ledger import idempotency, marks
 from credits_core.ledger.applier import Applier, replay
 from credits_core.ledger.batch import Batch, KeyRecord
 from credits_core.ledger.changes import Changes
-from credits_core.ledger.context import Command, Context, Unapplied
+from credits_core.ledger.context import Command, Context, Unapplied, WriteFuture
 from credits_core.ledger.errors import (
     IdempotencyConflict,
     LedgerClosed,
@@ -100,7 +99,7 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, command: Command) -> Future:
+    def submit(self, command: Command) -> WriteFuture:
         """Queue the command; its future resolves once its batch is durable."""
         if self._closed:
             raise LedgerClosed()

@@ -13,7 +13,6 @@ import io
 import json
 import math
 import threading
-from concurrent.futures import Future
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from credits_core.ledger import DEFAULT_TTL, Balance, Reservation
 from credits_core.ledger.checks import MAX_TTL
+from credits_core.ledger.context import WriteFuture
 from credits_core.server import views
 from credits_core.server.api import Context, answer_for, validation_answer
 from credits_core.server.balances import balances
@@ -53,7 +53,7 @@ def ttl(seconds: float | None) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def submit_reserve(context: Context, body: ReserveBody, key: str | None, actor: str) -> Future:
+def submit_reserve(context: Context, body: ReserveBody, key: str | None, actor: str) -> WriteFuture:
     """Queue a reserve, priced by `credits` or quoted from `model` at the user's plan."""
     quote = None
     if body.model is not None:
@@ -100,13 +100,13 @@ def operations(raw: bytes) -> list[Any]:
 
 
 async def run(context: Context, listed: list[Any], actor: str) -> list[dict[str, Any]]:
-    pending: list[Future | BaseException] = []
+    pending: list[WriteFuture | BaseException] = []
     for raw in listed:
         try:
             pending.append(_submit(context, raw, actor))
         except Exception as error:
             pending.append(error)
-    await all_done([p for p in pending if isinstance(p, Future)])
+    await all_done([p for p in pending if isinstance(p, WriteFuture)])
     outcomes = [p if isinstance(p, BaseException) else p.exception() or p.result()
                 for p in pending]  # fmt: skip
     after: dict[str, Balance] = {}  # each user's balance after this batch's last write
@@ -118,7 +118,7 @@ async def run(context: Context, listed: list[Any], actor: str) -> list[dict[str,
     return [_result(context, outcome, after) for outcome in outcomes]
 
 
-async def answered(future: Future) -> Any:
+async def answered(future: WriteFuture) -> Any:
     """The result of one write queued on the writer (cheaper than `asyncio.wrap_future`,
     which chains two futures both ways)."""
     if not future.done():
@@ -129,12 +129,12 @@ async def answered(future: Future) -> Any:
     return future.result()
 
 
-def _wake(waiter: asyncio.Future) -> None:
+def _wake(waiter: asyncio.WriteFuture) -> None:
     if not waiter.done():  # not cancelled: the client is still there
         waiter.set_result(None)
 
 
-async def all_done(futures: list[Future]) -> None:
+async def all_done(futures: list[WriteFuture]) -> None:
     """Wait until every future is done, woken once (not once per future: the writer
     answers a whole batch at once, and each wake-up of the event loop costs)."""
     if not futures:
@@ -144,7 +144,7 @@ async def all_done(futures: list[Future]) -> None:
     left = [len(futures)]
     lock = threading.Lock()
 
-    def one_done(_: Future) -> None:  # on the writer's thread, or here if already done
+    def one_done(_: WriteFuture) -> None:  # on the writer's thread, or here if already done
         with lock:
             left[0] -= 1
             last = left[0] == 0
@@ -156,7 +156,7 @@ async def all_done(futures: list[Future]) -> None:
     await finished
 
 
-def _submit(context: Context, raw: Any, actor: str) -> Future:
+def _submit(context: Context, raw: Any, actor: str) -> WriteFuture:
     try:
         operation = OPERATION.validate_python(raw)
     except ValidationError as error:

@@ -59,7 +59,12 @@ def test_expire_grants_books_what_lapsed_once(ledger, clock):
     ledger.reserve("u_1", 30)  # from the promo grant: 70 left in it
     clock.advance(days=2)
     sweep = ledger.expire_grants()
-    assert (sweep.count, sweep.credits, sweep.ids) == (1, 70, (short.grant_id,))
+    assert (sweep.count, sweep.credits, sweep.ids, sweep.users) == (
+        1,
+        70,
+        (short.grant_id,),
+        ("u_1",),
+    )
     assert ledger.expire_grants().count == 0
     assert tuple(ledger.balance("u_1")) == (80, 30, 50)
     entry = ledger.history("u_1").iloc[0]

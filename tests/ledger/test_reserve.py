@@ -258,6 +258,7 @@ def test_expire_holds_returns_credits_and_runs_once(ledger, clock):
     clock.advance(minutes=10)
     sweep = ledger.expire_holds()
     assert (sweep.count, sweep.credits, sweep.ids) == (1, 100, (first.transaction_id,))
+    assert sweep.users == ("u_1",)
     assert ledger.expire_holds().count == 0
     assert ledger.reservation(first.transaction_id).status == "expired"
     assert ledger.reservation(second.transaction_id).status == "pending"
