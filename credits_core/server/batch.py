@@ -86,6 +86,8 @@ def operations(raw: bytes) -> list[Any]:
         data = json.loads(raw)
     except ValueError as error:
         raise invalid(f"Invalid request: the body is not valid JSON ({error}).") from None
+    except RecursionError:
+        raise invalid("Invalid request: the body's JSON is nested too deep.") from None
     if not isinstance(data, dict) or set(data) != {"operations"}:
         raise invalid('A batch body is {"operations": [...]} and nothing else.', "operations")
     listed = data["operations"]

@@ -59,6 +59,17 @@ def test_bad_shapes_are_400(server, unchanged, content, field):
 
 
 @pytest.mark.parametrize(
+    "path", ["/reservations", "/reservations/hold-1-1/confirm", "/batch", "/quotes"]
+)
+def test_json_nested_too_deep_is_400(server, unchanged, path):
+    served, keys = server
+    reply = raw_post(served, keys["admin"], path, b"[" * 100_000 + b"]" * 100_000)
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["type"] in ("invalid_request", "http_error")
+    assert "Traceback" not in reply.text
+
+
+@pytest.mark.parametrize(
     ("amount", "says"),
     [
         (0, "must not be 0"),

@@ -152,8 +152,10 @@ def script() -> list[Call]:
         ("POST", "/v1/reservations", "reserve", {}, {"user_id": "u_500", "credits": 1.5}),
         ("POST", "/v1/reservations", "reserve", {}, {"user_id": "u_500", "credit": 1}),
         ("POST", "/v1/reservations", "reserve", {}, ["not", "an", "object"]),
+        ("POST", "/v1/reservations", "reserve", {}, b"[" * 100_000 + b"]" * 100_000),
         ("POST", "/v1/reservations/{h5}/confirm", "reserve", {}, {"success": "yes"}),
         ("POST", "/v1/batch", "reserve", {}, {"operations": "all"}),
+        ("POST", "/v1/batch", "reserve", {}, b"[" * 100_000 + b"]" * 100_000),
         ("POST", "/v1/reservations/", "reserve", {}, {"user_id": "u_500", "credits": 1}),
         ("PUT", "/v1/reservations", "reserve", {}, {"user_id": "u_500", "credits": 1}),
     ]
