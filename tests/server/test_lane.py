@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -25,6 +27,13 @@ from tests.ledger.support import FakeClock
 
 # (method, path, key name or None, extra headers, JSON body or raw bytes)
 Call = tuple[str, str, str | None, dict[str, str], Any]
+
+
+def run_async(work: Coroutine) -> Any:
+    """Run `work` on an event loop of its own thread (a browser test on the same worker
+    may leave the main thread's loop running)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
 
 
 def open_api(path, keys_file, lane: bool) -> tuple[FastAPI, Ledger]:
@@ -186,7 +195,7 @@ def run_script(api: FastAPI, keys: dict[str, str]) -> list[tuple]:
             answers.append((method, path, status, answer, challenge))
         return answers
 
-    return asyncio.run(run())
+    return run_async(run())
 
 
 def holds_made(ledger: Ledger) -> list[str]:
@@ -247,7 +256,7 @@ def through_lane(api: FastAPI, path: str, key: str | None, body: bytes) -> tuple
     async def send(message: dict) -> None:
         sent.append(message)
 
-    asyncio.run(lane(scope, receive, send))
+    run_async(lane(scope, receive, send))
     return sent[0]["status"], behind
 
 
