@@ -219,13 +219,13 @@ def create_api(
 
     @api.exception_handler(HTTPException)
     async def on_http(_request: Request, error: HTTPException) -> JSONResponse:
-        kinds = {404: "not_found", 405: "method_not_allowed"}
+        kinds = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
         kind = kinds.get(error.status_code, "http_error")
-        message = (
-            "No such endpoint; see /v1/docs for the API."
-            if error.status_code == 404
-            else str(error.detail)
-        )
+        messages = {  # FastAPI's 400: a body it could not parse (JSON nested too deep)
+            400: f"Invalid request: {error.detail}. Send the JSON body /v1/docs shows.",
+            404: "No such endpoint; see /v1/docs for the API.",
+        }
+        message = messages.get(error.status_code, str(error.detail))
         return error_response(ApiError(error.status_code, kind, message))
 
     @api.exception_handler(Exception)
