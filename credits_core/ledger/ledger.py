@@ -153,10 +153,10 @@ class Ledger:
 
     def on_balance_change(self, listener: BalanceListener) -> Callable[[], None]:
         """Call `listener(user_ids)` once per committed batch of writes that may have
-        changed balances: the users it touched (a sweep names those whose holds or grants it
-        expired; None only when a bulk write cannot say). Listeners run on a thread of their own, so
-        they never delay a write; a listener that raises is logged and ignored. Returns a
-        function that removes the listener."""
+        changed balances: the users it touched (a sweep names those whose holds or grants
+        it expired; None only when a bulk write cannot say). Listeners run on a thread of
+        their own, so they never delay a write; a listener that raises is logged and
+        ignored. Returns a function that removes the listener."""
         listeners = self._open_writer("listening").notifier.listeners
         listeners.append(listener)
         self._listeners.append(listener)

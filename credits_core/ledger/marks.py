@@ -76,14 +76,13 @@ def _keep(
     columns: dict[str, pa.Array] = {"account_no": pa.array(accounts.astype(np.int32))}
     sets = []
     for n in np.unique(slot):
-        seq_column, row_column = COLUMNS[n]
         mine = slot == n
-        for column, values in ((seq_column, seq), (row_column, row)):
+        absent = np.ones(len(accounts), dtype=bool)
+        absent[at[mine]] = False
+        for column, values in zip(COLUMNS[n], (seq, row), strict=True):
             filled = np.zeros(len(accounts), dtype=np.int64)
             filled[at[mine]] = values[mine]
-            present = np.zeros(len(accounts), dtype=bool)
-            present[at[mine]] = True
-            columns[column] = pa.array(filled, mask=~present)
+            columns[column] = pa.array(filled, mask=absent)
             sets.append(f"{column} = coalesce(m.{column}, accounts.{column})")
     cur.register("new_marks", pa.table(columns))
     cur.execute(

@@ -131,7 +131,7 @@ async def answered(future: WriteFuture) -> Any:
     return future.result()
 
 
-def _wake(waiter: asyncio.WriteFuture) -> None:
+def _wake(waiter: asyncio.Future) -> None:
     if not waiter.done():  # not cancelled: the client is still there
         waiter.set_result(None)
 
