@@ -239,14 +239,16 @@ class Behind:
         await send({"type": "http.response.body", "body": b"{}"})
 
 
-def through_lane(api: FastAPI, path: str, key: str | None, body: bytes) -> tuple[int, Behind]:
+def through_lane(
+    api: FastAPI, path: str, key: str | None, body: bytes, root_path: str = ""
+) -> tuple[int, Behind]:
     behind = Behind()
     lane = HotLane(behind, hot_lanes())
     headers = [(b"content-type", b"application/json")]
     if key is not None:
         headers.append((b"authorization", f"Bearer {key}".encode()))
     scope = {"type": "http", "method": "POST", "path": path, "raw_path": path.encode(),
-             "root_path": "", "query_string": b"", "headers": headers, "app": api,
+             "root_path": root_path, "query_string": b"", "headers": headers, "app": api,
              "http_version": "1.1", "scheme": "http", "server": ("127.0.0.1", 80)}  # fmt: skip
     sent: list[dict] = []
 
@@ -301,5 +303,19 @@ def test_the_lane_hands_on_what_fastapi_must_answer(tmp_path, keys, path, key, b
         status, behind = through_lane(api, path, made.get(key), body)
         assert (status, behind.handed) == (299, [(path, body)])
         assert holds_made(ledger) == []
+    finally:
+        ledger.close()
+
+
+def test_the_lane_serves_below_a_root_path(tmp_path, keys):
+    """Behind a proxy that keeps the prefix (`--root-path /credits`)."""
+    keys_file, made = keys
+    api, ledger = open_api(tmp_path / "l.duckdb", keys_file, lane=True)
+    try:
+        body = json.dumps({"user_id": "u_500", "credits": 5}).encode()
+        path = "/credits/v1/reservations"
+        status, behind = through_lane(api, path, made["reserve"], body, root_path="/credits")
+        assert (status, behind.handed) == (201, [])
+        assert ledger.balance("u_500").held == 5
     finally:
         ledger.close()
