@@ -217,7 +217,7 @@ def grants_frame(cur: duckdb.DuckDBPyConnection, user_id: str, now: datetime) ->
         SELECT grant_id, kind, credits, remaining, priority, expires_at, created_at, reason,
                actor,
                CASE WHEN expired_at IS NOT NULL THEN 'expired'
-                    WHEN expires_at <= ? THEN 'lapsed'
+                    WHEN NOT grant_is_live(expires_at, expired_at, ?) THEN 'lapsed'
                     WHEN remaining = 0 THEN 'spent'
                     ELSE 'active' END AS status
         FROM grants WHERE user_id = ?

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pandas as pd
 
+from credits_core.ledger import holds
 from credits_core.ledger.errors import InvalidKind
 from credits_core.ledger.reads import account_no
 
@@ -58,7 +59,7 @@ def holds_life(cur: duckdb.DuckDBPyConnection, user_id: str, now: datetime) -> p
     booked in bulk was reserved and resolved at the same instant."""
     number = account_no(cur, user_id)
     return cur.execute(
-        """
+        f"""
         WITH mine AS MATERIALIZED (
             SELECT ts, kind::VARCHAR AS kind, credits, transaction_id, model, metadata
             FROM journal WHERE account_no = ?
@@ -87,7 +88,7 @@ def holds_life(cur: duckdb.DuckDBPyConnection, user_id: str, now: datetime) -> p
                l.resolved_at, coalesce(l.refunded_at, r.refunded_at) AS refunded_at,
                l.expires_at,
                coalesce(l.resolved_at, ?::TIMESTAMPTZ) - l.reserved_at AS held_for,
-               l.status = 'pending' AND l.expires_at <= ? AS stuck
+               ({holds.LAPSED}) AS stuck  -- lapsed, not yet booked by expire_holds
         FROM (SELECT * FROM holds_of_user UNION ALL BY NAME SELECT * FROM bulk_usage) AS l
         LEFT JOIN refunds AS r USING (transaction_id)
         ORDER BY l.reserved_at DESC
