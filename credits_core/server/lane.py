@@ -110,6 +110,9 @@ def _arguments(
 
 
 def _route_path(scope: Scope) -> str:
-    """The path below the app's root path, as Starlette's routing matches it."""
+    """The path below the app's root path, as Starlette's routing matches it (the root
+    is cut only where a path segment ends)."""
     path, root = scope["path"], scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :]
+    return path
