@@ -45,39 +45,45 @@ RULE_COLUMNS = {
     "resolve_below": pa.float64(),
 }
 
-# Accounts in scope (`people`): every funded account, or those numbered $accounts; and
-# their captures since $since, grants spendable now and holds, all read through the
-# ledger's read surface (schema migration 8). For a few accounts these come from
+# A captured hold that tells what a generation cost (USUAL, GENERATIONS), up to $now.
+CAPTURED_WITH_MODEL = (
+    "status = 'captured' AND captured > 0 AND model IS NOT NULL AND resolved_at <= $now"
+)
+
+# Accounts in scope: every funded account, or those numbered $accounts, with their
+# available credits, read through the ledger's read surface (schema migration 8) once,
+# into the temporary table `scope`; the statements after it read `people` from there.
+PEOPLE_ALL = """
+SELECT b.user_id, b.account_no, b.email, b.plan, b.available
+FROM account_balances($now) AS b JOIN ledger_accounts AS a USING (account_no)
+WHERE a.entries > 0"""
+PEOPLE_SOME = f"{PEOPLE_ALL} AND list_contains($accounts, b.account_no)"
+# Their captures since $since, grants spendable now and holds: for a few accounts from
 # temporary tables filled through the tables' indexes (see SCOPED_TABLES).
-SCOPE_ALL = """
-people AS MATERIALIZED (
-    SELECT b.user_id, b.account_no, b.email, b.plan, b.available
-    FROM account_balances($now) AS b JOIN ledger_accounts AS a USING (account_no)
-    WHERE a.entries > 0
-),
+SOURCES_ALL = """
+people AS (SELECT * FROM scope),
 captures AS NOT MATERIALIZED (
     SELECT account_no, user_id, ts, credits, held, model, metadata FROM ledger_journal
     WHERE kind = 'capture' AND ts >= $since AND ts <= $now
 ),
 scoped_grants AS NOT MATERIALIZED (SELECT * FROM spendable_grants($now)),
 scoped_holds AS NOT MATERIALIZED (SELECT * FROM ledger_holds)"""
-SCOPE_SOME = """
-people AS MATERIALIZED (
-    SELECT b.user_id, b.account_no, b.email, b.plan, b.available
-    FROM account_balances($now) AS b JOIN ledger_accounts AS a USING (account_no)
-    WHERE a.entries > 0 AND list_contains($accounts, b.account_no)
-),
-captures AS NOT MATERIALIZED (
-    SELECT account_no, user_id, ts, credits, held, model, metadata FROM own_journal
-    WHERE kind = 'capture' AND ts >= $since AND ts <= $now
-),
+SOURCES_SOME = """
+people AS (SELECT * FROM scope),
+captures AS NOT MATERIALIZED (SELECT * FROM own_captures WHERE ts >= $since AND ts <= $now),
 scoped_grants AS NOT MATERIALIZED (SELECT * FROM own_grants),
 scoped_holds AS NOT MATERIALIZED (SELECT * FROM own_holds)"""
+# Each holds only the rows and columns the judgement reads: a heavy user's evaluation
+# then copies its captures within the widest window, not its whole journal and holds.
 SCOPED_TABLES = (  # table, its rows, the parameters they take
     (
-        "own_journal",
-        "SELECT * FROM ledger_journal WHERE account_no IN (SELECT unnest($accounts))",
-        ("accounts",),
+        "own_captures",
+        """
+        SELECT account_no, user_id, ts, credits, held, model, metadata FROM ledger_journal
+        WHERE account_no IN (SELECT unnest($accounts))
+          AND kind = 'capture' AND ts >= $since AND ts <= $now
+        """,
+        ("accounts", "since", "now"),
     ),
     (
         "own_grants",
@@ -86,8 +92,12 @@ SCOPED_TABLES = (  # table, its rows, the parameters they take
     ),
     (
         "own_holds",
-        "SELECT * FROM ledger_holds WHERE user_id IN (SELECT unnest($users))",
-        ("users",),
+        f"""
+        SELECT user_id, model, options, status, captured, resolved_at FROM ledger_holds
+        WHERE user_id IN (SELECT unnest($users)) AND {CAPTURED_WITH_MODEL}
+          AND resolved_at >= $since
+        """,
+        ("users", "since", "now"),
     ),
 )
 
@@ -95,7 +105,7 @@ SCOPED_TABLES = (  # table, its rows, the parameters they take
 # options) with the most captures (the latest on a tie), priced by `sku_prices`, else the
 # last price paid for it. Captures of holds (held <> 0 in the journal) are read from
 # `holds`, which keeps their options; usage booked in bulk keeps them in the metadata.
-USUAL = """
+USUAL = f"""
 uses AS (
     SELECT c.account_no, w.days, c.model, c.metadata, count(*) AS uses,
            max(c.ts) AS last_ts, arg_max(-c.credits, c.ts) AS paid
@@ -114,8 +124,7 @@ all_uses AS (
            max(h.resolved_at), arg_max(h.captured, h.resolved_at)
     FROM scoped_holds h JOIN people p USING (user_id)
     JOIN (SELECT unnest($usual_windows) AS days) w ON h.resolved_at >= $now - to_days(w.days)
-    WHERE h.status = 'captured' AND h.captured > 0 AND h.model IS NOT NULL
-      AND h.resolved_at <= $now
+    WHERE {CAPTURED_WITH_MODEL}
     GROUP BY ALL
 ),
 picked AS (
@@ -137,16 +146,15 @@ usual_priced AS (
 )"""
 
 # The generations (model, options) used within the widest usual window, to be priced.
-GENERATIONS = """
+GENERATIONS = f"""
 SELECT DISTINCT model, CAST(json_extract(metadata, '$.options') AS VARCHAR) AS options
 FROM (
     SELECT DISTINCT model, metadata FROM captures
     WHERE held = 0 AND model IS NOT NULL AND credits < 0 AND ts >= $start
 )
 UNION
-SELECT DISTINCT h.model, CAST(h.options AS VARCHAR) FROM scoped_holds h
-WHERE h.status = 'captured' AND h.captured > 0 AND h.model IS NOT NULL
-  AND h.resolved_at >= $start AND h.resolved_at <= $now
+SELECT DISTINCT model, CAST(options AS VARCHAR) FROM scoped_holds
+WHERE {CAPTURED_WITH_MODEL} AND resolved_at >= $start
 """
 
 FIGURES = """
@@ -233,7 +241,7 @@ WHERE j.matches OR o.alert_id IS NOT NULL
 """
 
 
-TEMP_TABLES = ("evaluation", "scope", "own_journal", "own_grants", "own_holds")
+TEMP_TABLES = ("evaluation", "scope", "own_captures", "own_grants", "own_holds")
 
 
 @dataclass(frozen=True)
@@ -269,15 +277,13 @@ def judge(
     (users=None) or these users: the temporary tables `evaluation` and `scope`."""
     windows = Windows.of(rules)
     params = {"now": now, "since": now - timedelta(days=max(windows.burn + windows.usual))}
-    scope = SCOPE_ALL
+    people, scope = PEOPLE_ALL, SOURCES_ALL
+    chosen = {"now": now}
     if users is not None:
-        scope = SCOPE_SOME
-        params["accounts"] = _account_numbers(cur, users)
-        _fill_scoped_tables(cur, now, params["accounts"], users)
-    cur.execute(
-        f"CREATE OR REPLACE TEMP TABLE scope AS WITH {scope} SELECT user_id, plan FROM people",
-        params,
-    ).fetchall()
+        people, scope = PEOPLE_SOME, SOURCES_SOME
+        chosen["accounts"] = _account_numbers(cur, users)
+        _fill_scoped_tables(cur, params | chosen | {"users": users})
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE scope AS {people}", chosen).fetchall()
     frames = {
         "sku_prices": _sku_prices(cur, scope, params, windows.usual, book),
         "rule_params": _rule_table(rules),
@@ -312,10 +318,7 @@ def _account_numbers(cur: duckdb.DuckDBPyConnection, users: list[str]) -> list[i
     return [number for (number,) in rows]
 
 
-def _fill_scoped_tables(
-    cur: duckdb.DuckDBPyConnection, now: datetime, accounts: list[int], users: list[str]
-) -> None:
-    values = {"now": now, "accounts": accounts, "users": users}
+def _fill_scoped_tables(cur: duckdb.DuckDBPyConnection, values: dict) -> None:
     for table, select, names in SCOPED_TABLES:
         cur.execute(
             f"CREATE OR REPLACE TEMP TABLE {table} AS {select}",
