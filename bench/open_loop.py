@@ -8,6 +8,14 @@ became the thing measured (its own health checks waited over 100 ms); this one w
 prepared bytes on keep-alive connections and reads a response by its Content-Length,
 a few tens of microseconds per request. Bounded: `rate * seconds` requests, each
 connection's reads time out.
+
+Two things would make the client, not the server, the thing measured, and both are
+guarded against. Too few connections: a connection carries one request at a time, so
+with 64 connections and pairs taking over 64 / rate seconds each, due requests queue in
+the client and latencies grow without bound (seen: seconds, at 1,320 pairs/s, once
+reserve + confirm took ~50 ms); CONNECTIONS is four times that. And a client starved of
+CPU sends late: `Run.lag` is how late each request was handed to a connection, and the
+bench prints its p99 beside the latencies.
 """
 
 from __future__ import annotations
@@ -19,6 +27,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 TIMEOUT_S = 30.0
+CONNECTIONS = 256
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one open-loop run saw: for each answered request, when it was due (s from
+    the start) and its latency (s); how late the client handed each request to a
+    connection (s); and how many requests failed."""
+
+    due: list[float]
+    latencies: list[float]
+    lag: list[float]
+    failures: int
 
 
 @dataclass(frozen=True)
@@ -43,12 +64,13 @@ async def run(
     seconds: float,
     plan: Plan,
     follow_up: FollowUp | None = None,
-    connections: int = 64,
-) -> tuple[list[float], int]:
-    """Send `rate_per_s * seconds` requests at `rate_per_s`; return (latency of each
-    answered request in seconds, from when it was due; failures)."""
+    connections: int = CONNECTIONS,
+) -> Run:
+    """Send `rate_per_s * seconds` requests at `rate_per_s`; latencies run from when
+    each request was due."""
     due: asyncio.Queue[tuple[float, int] | None] = asyncio.Queue()
-    latencies: list[float] = []
+    answered: list[tuple[float, float]] = []
+    lag: list[float] = []
     failures = [0]
     head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
 
@@ -61,7 +83,7 @@ async def run(
                 if status >= 400:
                     failures[0] += 1
                     continue
-                latencies.append(time.perf_counter() - at)
+                answered.append((at - start, time.perf_counter() - at))
                 after = follow_up(n, reply) if follow_up else None
                 if after is not None:
                     status, _ = await _exchange(reader, writer, host, head, after)
@@ -74,11 +96,13 @@ async def run(
     for n in range(int(rate_per_s * seconds)):
         at = start + n / rate_per_s
         await asyncio.sleep(max(0.0, at - time.perf_counter()))
+        lag.append(time.perf_counter() - at)
         due.put_nowait((at, n))
     for _ in workers:
         due.put_nowait(None)
     await asyncio.gather(*workers)
-    return latencies, failures[0]
+    answered.sort()
+    return Run([d for d, _ in answered], [latency for _, latency in answered], lag, failures[0])
 
 
 async def _exchange(
