@@ -45,10 +45,12 @@ RULE_COLUMNS = {
     "resolve_below": pa.float64(),
 }
 
-# A captured hold that tells what a generation cost (USUAL, GENERATIONS), up to $now.
-CAPTURED_WITH_MODEL = (
-    "status = 'captured' AND captured > 0 AND model IS NOT NULL AND resolved_at <= $now"
-)
+# The holds the judgement reads: captured ones that tell what a generation cost, resolved
+# within the widest window (USUAL, GENERATIONS).
+PRICED_HOLDS = """
+SELECT user_id, model, options, status, captured, resolved_at FROM ledger_holds
+WHERE status = 'captured' AND captured > 0 AND model IS NOT NULL
+  AND resolved_at >= $since AND resolved_at <= $now"""
 
 # Accounts in scope: every funded account, or those numbered $accounts, with their
 # available credits, read through the ledger's read surface (schema migration 8) once,
@@ -60,14 +62,14 @@ WHERE a.entries > 0"""
 PEOPLE_SOME = f"{PEOPLE_ALL} AND list_contains($accounts, b.account_no)"
 # Their captures since $since, grants spendable now and holds: for a few accounts from
 # temporary tables filled through the tables' indexes (see SCOPED_TABLES).
-SOURCES_ALL = """
+SOURCES_ALL = f"""
 people AS (SELECT * FROM scope),
 captures AS NOT MATERIALIZED (
     SELECT account_no, user_id, ts, credits, held, model, metadata FROM ledger_journal
     WHERE kind = 'capture' AND ts >= $since AND ts <= $now
 ),
 scoped_grants AS NOT MATERIALIZED (SELECT * FROM spendable_grants($now)),
-scoped_holds AS NOT MATERIALIZED (SELECT * FROM ledger_holds)"""
+scoped_holds AS NOT MATERIALIZED ({PRICED_HOLDS})"""
 SOURCES_SOME = """
 people AS (SELECT * FROM scope),
 captures AS NOT MATERIALIZED (SELECT * FROM own_captures WHERE ts >= $since AND ts <= $now),
@@ -92,11 +94,7 @@ SCOPED_TABLES = (  # table, its rows, the parameters they take
     ),
     (
         "own_holds",
-        f"""
-        SELECT user_id, model, options, status, captured, resolved_at FROM ledger_holds
-        WHERE user_id IN (SELECT unnest($users)) AND {CAPTURED_WITH_MODEL}
-          AND resolved_at >= $since
-        """,
+        f"{PRICED_HOLDS} AND user_id IN (SELECT unnest($users))",
         ("users", "since", "now"),
     ),
 )
@@ -105,7 +103,7 @@ SCOPED_TABLES = (  # table, its rows, the parameters they take
 # options) with the most captures (the latest on a tie), priced by `sku_prices`, else the
 # last price paid for it. Captures of holds (held <> 0 in the journal) are read from
 # `holds`, which keeps their options; usage booked in bulk keeps them in the metadata.
-USUAL = f"""
+USUAL = """
 uses AS (
     SELECT c.account_no, w.days, c.model, c.metadata, count(*) AS uses,
            max(c.ts) AS last_ts, arg_max(-c.credits, c.ts) AS paid
@@ -124,7 +122,6 @@ all_uses AS (
            max(h.resolved_at), arg_max(h.captured, h.resolved_at)
     FROM scoped_holds h JOIN people p USING (user_id)
     JOIN (SELECT unnest($usual_windows) AS days) w ON h.resolved_at >= $now - to_days(w.days)
-    WHERE {CAPTURED_WITH_MODEL}
     GROUP BY ALL
 ),
 picked AS (
@@ -146,15 +143,14 @@ usual_priced AS (
 )"""
 
 # The generations (model, options) used within the widest usual window, to be priced.
-GENERATIONS = f"""
+GENERATIONS = """
 SELECT DISTINCT model, CAST(json_extract(metadata, '$.options') AS VARCHAR) AS options
 FROM (
     SELECT DISTINCT model, metadata FROM captures
     WHERE held = 0 AND model IS NOT NULL AND credits < 0 AND ts >= $start
 )
 UNION
-SELECT DISTINCT model, CAST(options AS VARCHAR) FROM scoped_holds
-WHERE {CAPTURED_WITH_MODEL} AND resolved_at >= $start
+SELECT DISTINCT model, CAST(options AS VARCHAR) FROM scoped_holds WHERE resolved_at >= $start
 """
 
 FIGURES = """

@@ -73,11 +73,11 @@ class HotLane:
         lane, params = found
         request = Request(scope, receive)
         body = await request.body()
-        args = _arguments(lane, request, params, body)
+        context: Context = scope["app"].state.context
+        args = _arguments(lane, context, request, params, body)
         if args is None:  # FastAPI says what is wrong, as it always has
             await self.app(scope, replay(body, receive), send)
             return
-        context: Context = scope["app"].state.context
         try:
             response = await lane.endpoint(*args)
         except Exception as error:
@@ -93,11 +93,10 @@ class HotLane:
 
 
 def _arguments(
-    lane: Lane, request: Request, params: dict[str, str], body: bytes
+    lane: Lane, context: Context, request: Request, params: dict[str, str], body: bytes
 ) -> list[Any] | None:
     """The route function's arguments, as FastAPI would pass them; None when FastAPI
     would refuse the request (it then does)."""
-    context: Context = request.app.state.context
     try:
         who = authorize(context, request.headers.get("authorization"), lane.scope)
         model = None if lane.body is None else lane.body.model_validate(json.loads(body))

@@ -68,12 +68,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+PORT_ATTEMPTS = 3
+
+
+class PortTaken(RuntimeError):
+    """`credits serve` exited because a port it was given was taken meanwhile."""
+
+
 class Server:
     """A fresh `credits serve` (dashboard and API in one process) on free ports, against
     one database file, with a keys file of its own. Ready once the API's health says
     every timed background job has run once and Streamlit's health says ok."""
 
     def __init__(self, database: Path) -> None:
+        # A free port can be taken by another process before the server binds it (seen
+        # once under xdist): then the server says so and exits, and new ports are tried.
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                self._start(database)
+                return
+            except PortTaken:
+                if attempt == PORT_ATTEMPTS - 1:
+                    raise
+
+    def _start(self, database: Path) -> None:
         self.port, self.api_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.api_url = f"http://127.0.0.1:{self.api_port}"
@@ -92,7 +110,10 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"credits serve exited: {self.process.stderr.read().decode()}")
+                said = self.process.stderr.read().decode()
+                if "is not available" in said or "Cannot listen" in said:
+                    raise PortTaken(said)
+                raise RuntimeError(f"credits serve exited: {said}")
             if self._ready():
                 return
             time.sleep(0.05)  # polling interval of the health check, not a wait for an effect
