@@ -88,6 +88,10 @@ the journal's index on the account, or, for a long history, from the account's h
 marks: every 20th entry of an account records a journal row from which it and every
 later entry lie, the account's row keeps the newest six (read with the account, one
 slot each, taken in turn), and DuckDB skips the row groups before the chosen one.
+An account-ordered copy of the journal, which keeps each account's entries together,
+reads the newest hundred no faster (bench_ledger.py prints both, beside history()).
+The back office's other reads are plain SQL in reports.py, offered as `Ledger` methods
+by ledger_reports.py.
 
 Ids are made from the account and the entry number (``hold-7-42``, ``grant-7-1``,
 ``adj-``, ``refund-``, ``use-``), so the same calls build the same ledger.

@@ -9,7 +9,6 @@ its future, for callers that wait asynchronously (the HTTP API).
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -28,7 +27,6 @@ from credits_core.ledger import (
     holds,
     invariants,
     reads,
-    reports,
 )
 from credits_core.ledger.commands import DEFAULT_TTL, QuoteLike
 from credits_core.ledger.context import Command, WriteFuture
@@ -37,6 +35,7 @@ from credits_core.ledger.errors import (
     LedgerClosed,
     ReadOnlyLedger,
 )
+from credits_core.ledger.ledger_reports import LedgerReports
 from credits_core.ledger.listeners import BalanceListener
 from credits_core.ledger.store import Store, default_path
 from credits_core.ledger.values import (
@@ -63,7 +62,7 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-class Ledger:
+class Ledger(LedgerReports):
     """Balances, grants, holds and the journal of every user, in one DuckDB file.
 
     Safe to share between threads, and several Ledgers of one file in one process
@@ -183,18 +182,7 @@ class Ledger:
         store = self._open_store()
         self._open_writer(operation)  # a read-only ledger refuses, as for any write
         with self._shared.side_lock:
-            cur = store.cursor()
-            try:
-                cur.execute("BEGIN")
-                result = work(cur)
-                cur.execute("COMMIT")
-                return result
-            except BaseException:
-                with contextlib.suppress(duckdb.Error):  # the failure may have ended it
-                    cur.execute("ROLLBACK")
-                raise
-            finally:
-                cur.close()
+            return store.transaction(work)
 
     def snapshot(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run `work(cursor)` in one read transaction (one consistent snapshot)."""
@@ -437,66 +425,6 @@ class Ledger:
         count = self._open_store().query(lambda cur: reads.count_history(cur, number, window))
         self._saw_entries(number, count if window.everything else 0)
         return count
-
-    def holds_life(self, user_id: str) -> pd.DataFrame:
-        """Each generation of the user on one row, newest first (see reports.holds_life)."""
-        self._account_no(user_id)
-        now = self.now()
-        return self._open_store().read(lambda cur: reports.holds_life(cur, user_id, now))
-
-    def grants_frame(self, user_id: str) -> pd.DataFrame:
-        """grants() as a DataFrame, with each grant's status now (active, spent, lapsed,
-        expired)."""
-        self._account_no(user_id)
-        now = self.now()
-        return self._open_store().query(lambda cur: reads.grants_frame(cur, user_id, now))
-
-    def find_accounts(self, text: str, *, limit: int = 20) -> pd.DataFrame:
-        """Accounts whose user id or email contains `text` (any case), exact id first."""
-        text = checks.text(text.strip() if isinstance(text, str) else text, "text", required=True)
-        count, now = checks.limit(limit), self.now()
-        return self._open_store().query(lambda cur: reports.find_accounts(cur, text, count, now))
-
-    def overview(self) -> reports.Overview:
-        """The platform now: accounts, credits outstanding and held, consumption."""
-        now = self.now()
-        return self._open_store().read(lambda cur: reports.overview(cur, now))
-
-    def consumption_by_day(self, *, days: int = 30) -> pd.DataFrame:
-        """Credits captured per day over the last `days` days."""
-        now = self.now()
-        return self._open_store().query(lambda cur: reports.consumption_by_day(cur, now, days))
-
-    def top_models(self, *, days: int = 7, limit: int = 8) -> pd.DataFrame:
-        """The models that consumed the most credits over the last `days` days."""
-        now = self.now()
-        return self._open_store().query(lambda cur: reports.top_models(cur, now, days, limit))
-
-    # Dashboard reads (reports.py): how many accounts a search finds, the support log.
-
-    def count_accounts(self, text: str) -> int:
-        """How many accounts find_accounts(text) would list without a limit."""
-        text = checks.text(text.strip() if isinstance(text, str) else text, "text", required=True)
-        now = self.now()
-        return self._open_store().read(lambda cur: reports.count_accounts(cur, text, now))
-
-    def support_log(
-        self,
-        where: reports.SupportLogFilter | None = None,
-        *,
-        limit: int | None = 100,
-        offset: int = 0,
-    ) -> pd.DataFrame:
-        """Adjustments, refunds and grants people booked, across every user, newest first
-        (see reports.support_log); limit=None for all."""
-        where = where or reports.SupportLogFilter()
-        count, skip = checks.limit(limit), checks.offset(offset)
-        return self._open_store().query(lambda cur: reports.support_log(cur, where, count, skip))
-
-    def count_support_log(self, where: reports.SupportLogFilter | None = None) -> int:
-        """How many support actions support_log(where) would list without a limit."""
-        where = where or reports.SupportLogFilter()
-        return self._open_store().read(lambda cur: reports.count_support_log(cur, where))
 
     def check_invariants(self) -> list[str]:
         """Every violated ledger rule (see invariants.py); [] when the ledger is sound."""

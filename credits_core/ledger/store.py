@@ -120,6 +120,21 @@ class Store:
         finally:
             cur.close()
 
+    def transaction(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `work` in one write transaction on a cursor of its own: committed when it
+        returns, rolled back when it raises."""
+        cur = self.cursor()
+        try:
+            cur.execute("BEGIN")
+            result = work(cur)
+            cur.execute("COMMIT")
+            return result
+        except BaseException:
+            rollback(cur)
+            raise
+        finally:
+            cur.close()
+
     def query(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run `work` of a single statement (a statement is its own snapshot)."""
         cur = self.cursor()

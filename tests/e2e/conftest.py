@@ -167,16 +167,20 @@ def demo_server(demo_databases, tmp_path_factory) -> Iterator[Server]:
     server.stop()
 
 
-# Counts the script runs that start in a page (the app's script-state attribute turning
-# "running"), so that wait_idle waits for the run an action started, not a fixed time.
+# Counts the script runs that finish in a page (the app's script-state attribute leaving
+# "running", read from the change itself: the attribute may have changed again by the
+# time the observer runs), so that wait_idle waits for the run an action or a page load
+# started, not a fixed time. The first run of a page counts too, though the app's element
+# may appear already "running".
 RUN_COUNTER = """
 window.__runs = 0; window.__seen = 0;
 const watch = () => new MutationObserver((changes) => {
   for (const change of changes) {
-    if (change.target.getAttribute('data-test-script-state') === 'running') window.__runs++;
+    if (change.oldValue === 'running' &&
+        change.target.getAttribute('data-test-script-state') !== 'running') window.__runs++;
   }
-}).observe(document.documentElement,
-           {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
+}).observe(document.documentElement, {subtree: true, attributes: true,
+           attributeOldValue: true, attributeFilter: ['data-test-script-state']});
 document.readyState === 'loading' ? document.addEventListener('DOMContentLoaded', watch) : watch();
 """
 DRAWN = """() => {
@@ -194,11 +198,16 @@ def _count_script_runs(request) -> None:
         request.getfixturevalue("context").add_init_script(RUN_COUNTER)
 
 
-def wait_idle(page, new_run_timeout_ms: int = 2_000) -> None:
+def wait_idle(page, new_run_timeout_ms: int = 2_000, load_timeout_ms: int = 60_000) -> None:
     """Wait until the script run that the last action (or page load) started has
-    finished. An action that starts no run costs at most `new_run_timeout_ms`."""
-    with contextlib.suppress(PlaywrightTimeout):  # no new run: the page is as the last left it
-        page.wait_for_function("window.__runs > window.__seen", timeout=new_run_timeout_ms)
+    finished. An action that starts no run costs at most `new_run_timeout_ms`; a page's
+    first run must finish within `load_timeout_ms`."""
+    finished = "window.__runs > window.__seen"
+    if page.evaluate("window.__runs === 0"):  # a page load: its first run always comes
+        page.wait_for_function(finished, timeout=load_timeout_ms)
+    else:
+        with contextlib.suppress(PlaywrightTimeout):  # no new run: the page is as it was
+            page.wait_for_function(finished, timeout=new_run_timeout_ms)
     page.wait_for_selector(IDLE, timeout=30_000)
     page.evaluate("window.__seen = window.__runs")
 
