@@ -33,6 +33,7 @@ from credits_core.ledger.context import Command, WriteFuture
 from credits_core.ledger.errors import (
     InsufficientCredits,
     LedgerClosed,
+    LedgerError,
     ReadOnlyLedger,
 )
 from credits_core.ledger.ledger_reports import LedgerReports
@@ -55,6 +56,7 @@ from credits_core.ledger.writer import (
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
+Call = tuple[str, tuple[Any, ...], dict[str, Any]]  # a write: operation, arguments, keywords
 LISTENER_DRAIN_S = 30.0
 
 
@@ -203,6 +205,20 @@ class Ledger(LedgerReports):
         error. Callers that wait asynchronously use `add_done_callback` (the server
         wakes its event loop from it with `call_soon_threadsafe`)."""
         return self._submit(commands.build(operation, self.now(), *args, **kwargs))
+
+    def submit_many(self, calls: Iterable[Call]) -> list[WriteFuture | LedgerError]:
+        """Queue many writes, each `(operation, args, keywords)` as submit() takes them,
+        all at one instant (the clock is read once: a batch of requests is one moment).
+        Each is checked on its own: one whose arguments break a rule gets its typed error
+        in its place, and the others are queued."""
+        now = self.now()
+        queued: list[WriteFuture | LedgerError] = []
+        for operation, args, keywords in calls:
+            try:
+                queued.append(self._submit(commands.build(operation, now, *args, **keywords)))
+            except LedgerError as error:
+                queued.append(error)
+        return queued
 
     # ------------------------------------------------------------------ accounts
 

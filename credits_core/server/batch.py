@@ -1,8 +1,9 @@
 """Many operations per request: `POST /v1/batch` (reserve and confirm, answered in
 order) and `POST /v1/usage` (finished generations as JSON lines or Parquet).
 
-A batch submits every operation to the ledger's writer before awaiting any, so the
-writer can commit them together; each operation succeeds or fails alone. A reserve's
+A batch checks every operation, then submits them all to the ledger's writer at one
+instant (`Ledger.submit_many`) before awaiting any, so the writer can commit them
+together; each operation succeeds or fails alone. A reserve's
 or confirm's `balance` is the user's balance once the whole batch is done.
 """
 
@@ -13,6 +14,7 @@ import io
 import json
 import math
 import threading
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 from credits_core.ledger import DEFAULT_TTL, Balance, Reservation
 from credits_core.ledger.checks import MAX_TTL
 from credits_core.ledger.context import WriteFuture
+from credits_core.ledger.ledger import Call
 from credits_core.server import views
 from credits_core.server.api import Context, answer_for, validation_answer
 from credits_core.server.balances import balances
@@ -36,6 +39,7 @@ from credits_core.server.bodies import (
 from credits_core.server.errors import invalid
 
 OPERATION: TypeAdapter = TypeAdapter(Operation)
+OPERATION_TAGS = ("reserve", "confirm")
 USAGE_COLUMNS = ("user_id", "credits", "ts", "success", "model", "options", "transaction_id")
 JSON_LINES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines")
 PARQUET_MAGIC = b"PAR1"
@@ -53,8 +57,9 @@ def ttl(seconds: float | None) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def submit_reserve(context: Context, body: ReserveBody, key: str | None, actor: str) -> WriteFuture:
-    """Queue a reserve, priced by `credits` or quoted from `model` at the user's plan."""
+def reserve_call(context: Context, body: ReserveBody, key: str | None, actor: str) -> Call:
+    """The ledger call of a reserve, priced by `credits` or quoted from `model` at the
+    user's plan."""
     quote = None
     if body.model is not None:
         quote = context.book.quote(
@@ -67,17 +72,21 @@ def submit_reserve(context: Context, body: ReserveBody, key: str | None, actor: 
         raise invalid("Send credits, or model with its options, to reserve.", "credits")
     elif body.provider is not None or body.options:
         raise invalid("provider and options price a model: send model with them.", "model")
-    return context.ledger.submit(
-        "reserve",
-        body.user_id,
-        body.credits,
-        reason=body.reason,
-        metadata=body.metadata,
-        idempotency_key=key,
-        ttl=ttl(body.ttl_seconds),
-        quote=quote,
-        actor=actor,
-    )
+    keywords = {
+        "reason": body.reason,
+        "metadata": body.metadata,
+        "idempotency_key": key,
+        "ttl": ttl(body.ttl_seconds),
+        "quote": quote,
+        "actor": actor,
+    }
+    return "reserve", (body.user_id, body.credits), keywords
+
+
+def submit_reserve(context: Context, body: ReserveBody, key: str | None, actor: str) -> WriteFuture:
+    """Queue a reserve (see reserve_call)."""
+    operation, args, keywords = reserve_call(context, body, key, actor)
+    return context.ledger.submit(operation, *args, **keywords)
 
 
 def operations(raw: bytes) -> list[Any]:
@@ -102,14 +111,16 @@ def operations(raw: bytes) -> list[Any]:
 
 
 async def run(context: Context, listed: list[Any], actor: str) -> list[dict[str, Any]]:
-    pending: list[WriteFuture | BaseException] = []
+    calls: list[Call | BaseException] = []
     for raw in listed:
         try:
-            pending.append(_submit(context, raw, actor))
+            calls.append(_call(context, raw, actor))
         except Exception as error:
-            pending.append(error)
+            calls.append(error)
+    queued = iter(context.ledger.submit_many(c for c in calls if not _failed(c)))
+    pending = [call if _failed(call) else next(queued) for call in calls]
     await all_done([p for p in pending if isinstance(p, WriteFuture)])
-    outcomes = [p if isinstance(p, BaseException) else p.exception() or p.result()
+    outcomes = [p.exception() or p.result() if isinstance(p, WriteFuture) else p
                 for p in pending]  # fmt: skip
     after: dict[str, Balance] = {}  # each user's balance after this batch's last write
     for future, outcome in zip(pending, outcomes, strict=True):
@@ -118,6 +129,10 @@ async def run(context: Context, listed: list[Any], actor: str) -> list[dict[str,
     unsaid = sorted({o.user_id for o in outcomes if isinstance(o, Reservation)} - set(after))
     after |= await balances(context.ledger, unsaid)
     return [_result(context, outcome, after) for outcome in outcomes]
+
+
+def _failed(call: Call | BaseException) -> bool:
+    return isinstance(call, BaseException)
 
 
 async def answered(future: WriteFuture) -> Any:
@@ -158,22 +173,36 @@ async def all_done(futures: list[WriteFuture]) -> None:
     await finished
 
 
-def _submit(context: Context, raw: Any, actor: str) -> WriteFuture:
+def _call(context: Context, raw: Any, actor: str) -> Call:
     try:
         operation = OPERATION.validate_python(raw)
     except ValidationError as error:
-        raise validation_answer(error) from None
+        raise validation_answer(_Untagged(error.errors())) from None
     if isinstance(operation, ReserveOperation):  # a ReserveBody with op and key
-        return submit_reserve(context, operation, operation.idempotency_key, actor)
+        return reserve_call(context, operation, operation.idempotency_key, actor)
     assert isinstance(operation, ConfirmOperation)
-    return context.ledger.submit(
-        "confirm",
-        operation.transaction_id,
-        success=operation.success,
-        credits=operation.credits,
-        actor=actor,
-        idempotency_key=operation.idempotency_key,
-    )
+    keywords = {
+        "success": operation.success,
+        "credits": operation.credits,
+        "actor": actor,
+        "idempotency_key": operation.idempotency_key,
+    }
+    return "confirm", (operation.transaction_id,), keywords
+
+
+@dataclass(frozen=True)
+class _Untagged:
+    """An operation's validation errors with their fields named as in the operation:
+    pydantic puts the operation's tag (`reserve`, `confirm`) before each field."""
+
+    items: list[Any]
+
+    def errors(self) -> list[Any]:
+        return [{**item, "loc": _field_path(item["loc"])} for item in self.items]
+
+
+def _field_path(loc: tuple) -> tuple:
+    return loc[1:] if loc and loc[0] in OPERATION_TAGS else loc
 
 
 def _result(context: Context, outcome: Any, after_batch: dict) -> dict[str, Any]:

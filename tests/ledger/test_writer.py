@@ -251,6 +251,26 @@ def test_submit_checks_its_arguments_at_once(ledger):
         ledger.submit("drop_everything", "u_1")
 
 
+def test_submit_many_queues_every_call_at_one_instant(db_path, clock: FakeClock):
+    """A batch of requests is one moment: the clock is read once, however long the calls
+    take to check; a call that breaks a rule gets its error in its place and the others
+    are written."""
+    with Ledger.open(db_path, clock=lambda: clock.advance(seconds=1)) as ledger:
+        funded(ledger, credits=100)
+        queued = ledger.submit_many([
+            ("reserve", ("u_1", 30), {}),
+            ("reserve", ("u_1", 0), {}),  # bad input: refused before it is queued
+            ("reserve", ("u_1", 80), {}),  # more than is left: refused by the writer
+            ("reserve", ("u_1", 70), {"reason": "fits"}),
+        ])  # fmt: skip
+        assert isinstance(queued[1], ValueError) and "credits" in str(queued[1])
+        first, short, last = (queued[0].result(), queued[2].exception(), queued[3].result())
+        assert short is not None and "You need 80 credits but only have 70" in str(short)
+        assert first.created_at == last.created_at
+        assert (last.reason, ledger.balance("u_1").available) == ("fits", 0)
+        assert ledger.check_invariants() == []
+
+
 def test_the_writer_keeps_no_state_across_a_sweep(ledger, clock: FakeClock):
     funded(ledger, credits=100)
     hold = ledger.reserve("u_1", 30, ttl=timedelta(minutes=1))

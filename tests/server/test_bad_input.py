@@ -100,6 +100,26 @@ def test_bad_amounts_are_400(server, unchanged, amount, says, path):
 
 
 @pytest.mark.parametrize(
+    ("amount", "says"),
+    [(b"1e400", "valid integer"), (b"NaN", "valid integer"),
+     (str(10**40).encode(), "beyond the limit")],
+)  # fmt: skip
+def test_a_batch_answers_each_odd_amount_in_its_place(server, unchanged, amount, says):
+    """Odd numbers (past a float, NaN, past 64 bits) are refused per operation, naming
+    the field as the operation names it and with the message a single reserve gets, and
+    the operations beside them are answered."""
+    served, keys = server
+    odd = b'{"op": "reserve", "user_id": "u_rich", "credits": ' + amount + b"}"
+    unknown = b'{"op": "confirm", "transaction_id": "hold-1-999999", "success": true}'
+    reply = raw_post(served, keys["admin"], "/batch", b'{"operations": [%s, %s]}' % (odd, unknown))
+    assert reply.status_code == 200, reply.text
+    first, second = reply.json()["results"]
+    assert (first["status"], first["error"]["field"]) == (400, "credits")
+    assert says in first["error"]["message"]
+    assert second["status"] == 404
+
+
+@pytest.mark.parametrize(
     "user_id",
     [
         "u_'; DROP TABLE journal; --",
