@@ -12,7 +12,7 @@ well formed take the hot lane (lane.py) to the same route functions.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,9 +161,10 @@ def _valid_values(book: PriceBook, error: InvalidOption) -> list:
         return []
 
 
-def validation_answer(error: RequestValidationError) -> ApiError:
+def validation_answer(errors: Sequence[Mapping[str, Any]]) -> ApiError:
+    """The 400 for pydantic's validation errors (`errors()` of its exception)."""
     problems, fields = [], []
-    for item in error.errors():
+    for item in errors:
         where = [str(p) for p in item.get("loc", ()) if p not in ("body", "query", "path")]
         name = where[0] if where else None  # the top-level field (not pydantic's type tags)
         if item.get("type") == "json_invalid":
@@ -215,7 +216,7 @@ def create_api(
 
     @api.exception_handler(RequestValidationError)
     async def on_invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
-        return error_response(validation_answer(error))
+        return error_response(validation_answer(error.errors()))
 
     @api.exception_handler(HTTPException)
     async def on_http(_request: Request, error: HTTPException) -> JSONResponse:

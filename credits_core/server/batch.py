@@ -14,7 +14,6 @@ import io
 import json
 import math
 import threading
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -177,7 +176,7 @@ def _call(context: Context, raw: Any, actor: str) -> Call:
     try:
         operation = OPERATION.validate_python(raw)
     except ValidationError as error:
-        raise validation_answer(_Untagged(error.errors())) from None
+        raise validation_answer([_untagged(item) for item in error.errors()]) from None
     if isinstance(operation, ReserveOperation):  # a ReserveBody with op and key
         return reserve_call(context, operation, operation.idempotency_key, actor)
     assert isinstance(operation, ConfirmOperation)
@@ -190,19 +189,11 @@ def _call(context: Context, raw: Any, actor: str) -> Call:
     return "confirm", (operation.transaction_id,), keywords
 
 
-@dataclass(frozen=True)
-class _Untagged:
-    """An operation's validation errors with their fields named as in the operation:
-    pydantic puts the operation's tag (`reserve`, `confirm`) before each field."""
-
-    items: list[Any]
-
-    def errors(self) -> list[Any]:
-        return [{**item, "loc": _field_path(item["loc"])} for item in self.items]
-
-
-def _field_path(loc: tuple) -> tuple:
-    return loc[1:] if loc and loc[0] in OPERATION_TAGS else loc
+def _untagged(item: dict[str, Any]) -> dict[str, Any]:
+    """A validation error with its field named as in the operation: pydantic puts the
+    operation's tag (`reserve`, `confirm`) before the field."""
+    loc = item["loc"]
+    return {**item, "loc": loc[1:]} if loc and loc[0] in OPERATION_TAGS else item
 
 
 def _result(context: Context, outcome: Any, after_batch: dict) -> dict[str, Any]:
