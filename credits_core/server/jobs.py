@@ -213,8 +213,9 @@ class Jobs:
         state = self.states["alerts_touched"]
         while True:
             await self._wake.wait()
-            # Each evaluation is a write transaction on the ledger's writer: after a long
-            # one, gather writes longer, so that evaluating takes at most a fifth of it.
+            # Each evaluation is a side write beside the ledger's writer, and takes CPU
+            # from the requests: after a long one, gather writes longer, so that
+            # evaluating takes at most a fifth of the time.
             await asyncio.sleep(max(self.coalesce_s, 4 * (state.last_duration_s or 0)))
             self._wake.clear()
             with self._guard:
