@@ -71,8 +71,10 @@ until the file holds every batch logged before it (a few ms under load), so a ca
 always reads its own writes. A command that breaks a rule fails alone; a batch that
 cannot be decided or logged fails each of its callers with `WriteFailed`, logs
 nothing, and the writer reloads its state once the file has caught up. A failed apply
-is retried (the batches stay in the log). Sweeps, bulk usage and bulk grants run
-alone, in their own DuckDB transaction, once the file holds every logged batch.
+is retried (the batches stay in the log). Sweeps and bulk grants run alone, in their
+own DuckDB transaction, once the file holds every logged batch. Bulk usage runs alone
+too, but is only decided on the file: what it booked (Arrow tables) is logged as one
+record and answered, and the applier appends it behind the answer, as it does a batch.
 Other modules' side writes (`Ledger.side_write()`: alerts), which never write the
 ledger's tables, run beside the writer on a cursor of its own, one at a time: an alert
 evaluation inside the writer cut 32 threads' pairs/s 4.5x. Several `Ledger` objects of one file
@@ -98,8 +100,8 @@ Ids are made from the account and the entry number (``hold-7-42``, ``grant-7-1``
 
 Bulk (bulk/: frames checked, usage booked, grants and accounts written)
 
-``apply_usage`` and ``grant_many`` are set-based over Arrow/pandas frames in one
-transaction (a batch is booked whole or not at all): running balances by cumulative
+``apply_usage`` and ``grant_many`` are set-based over Arrow/pandas frames, each written
+in one transaction (a batch is booked whole or not at all): running balances by cumulative
 sums, greedy rejection of the events that do not fit in rounds, consumption spread
 over grants in burn order by cumulative sums. A finished generation booked in bulk is
 one entry (``capture``, or ``release`` if it failed): its reserve and its resolution

@@ -5,7 +5,8 @@ then hands the batch's changes here. The applier takes every batch waiting, merg
 them (changes.py) and writes them in one DuckDB transaction, together with the number
 of the last batch it holds (`redo_position`), so that on opening exactly the batches
 after it are applied again (`replay`). Under load one DuckDB commit thus carries many
-batches: DuckDB's cost is per statement and per commit, not per row.
+batches: DuckDB's cost is per statement and per commit, not per row. A bulk usage
+batch (Arrow tables, set-based statements) comes alone and is applied alone.
 
 The applier waits before it applies: until a reader needs the file to catch up, or
 `APPLY_ROWS` rows wait, or the oldest waiting batch has waited `APPLY_DELAY_S`. Each
@@ -30,7 +31,7 @@ from collections.abc import Callable
 
 import duckdb
 
-from credits_core.ledger import marks
+from credits_core.ledger import bulk, marks
 from credits_core.ledger.changes import ENTRIES, Changes
 from credits_core.ledger.errors import LedgerBehind
 from credits_core.ledger.redo import RedoLog, check_sequence
@@ -54,13 +55,18 @@ def applied_position(cur: duckdb.DuckDBPyConnection) -> int:
 
 def _write(cur: duckdb.DuckDBPyConnection, batches: list[tuple[int, Changes]]) -> None:
     """Write the batches' changes, their history marks and their position, inside the
-    caller's transaction."""
+    caller's transaction. (A bulk usage batch is always applied on its own: the writer
+    logs it once the file holds every batch before it, and logs nothing after it until
+    the file holds it.)"""
     changes = Changes.merge([changes for _, changes in batches])
     entries = changes.rows.get(ENTRIES.name, [])
-    floor = marks.journal_length(cur) if entries else 0
+    floor = marks.journal_length(cur) if entries or changes.usage else 0
     changes.write(cur)
     if entries:  # once the accounts these batches opened exist
         marks.mark_entries(cur, entries, floor)
+    for booked in changes.usage:
+        bulk.write_usage(cur, booked)
+        marks.mark_rows(cur, booked.rows["account_no"], booked.rows["seq"], floor)
     cur.execute("UPDATE redo_position SET applied = ?", [batches[-1][0]])
 
 

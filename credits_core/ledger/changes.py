@@ -10,14 +10,23 @@ inserts are concatenated, and an update of a row keeps only its latest values.
 `write()` puts them in the file with one set-based statement per kind: a few rows as
 a parameterised VALUES list, many as an Arrow table. Inserts come before updates, so
 an update may change a row inserted by an earlier batch of the same transaction.
+
+A bulk usage batch (`apply_usage`, decided on the file) carries what it `Booked` as
+Arrow tables instead (`usage`), which the applier writes after its rows (its first
+result, when keyed). Its balance updates are relative to what the file holds, so it
+is never merged with other batches.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from credits_core.ledger.bulk import Booked
 
 # Up to this many rows go in as parameters of plain statements; more as an Arrow table
 # in one set-based statement, whose UPDATEs also list the rows' keys
@@ -86,18 +95,25 @@ REFUNDS = Rows("refunds", "holds", (_c("transaction_id"), _c("refunded_at", TIME
 KEYS = Rows("keys", "idempotency_keys", (
     _c("key"), _c("operation"), _c("fingerprint"), _c("result"), _c("created_at", TIMESTAMP),
 ))  # fmt: skip
+# the first result of a keyed bulk write: a frame, as Parquet (idempotency.frame_blob)
+FRAME_KEYS = Rows("frame_keys", "idempotency_keys", (
+    _c("key"), _c("operation"), _c("fingerprint"), _c("frame", pa.binary()),
+    _c("created_at", TIMESTAMP),
+))  # fmt: skip
 
 # The order rows are written in: every insert before any update.
-KINDS = (NEW_ACCOUNTS, ENTRIES, NEW_GRANTS, NEW_HOLDS, KEYS,
+KINDS = (NEW_ACCOUNTS, ENTRIES, NEW_GRANTS, NEW_HOLDS, KEYS, FRAME_KEYS,
          BALANCES, REMAINING, HOLD_CHANGES, REFUNDS)  # fmt: skip
 BY_NAME = {rows.name: rows for rows in KINDS}
 
 
 @dataclass
 class Changes:
-    """Rows to write, by kind (Rows.name): plain values only, so that they can be logged."""
+    """Rows to write, by kind (Rows.name): plain values only, so that they can be
+    logged; and bulk usage, booked in Arrow tables."""
 
     rows: dict[str, list[tuple]] = field(default_factory=dict)
+    usage: list[Booked] = field(default_factory=list)
 
     def add(self, kind: Rows, values: list[tuple]) -> None:
         if values:
@@ -105,10 +121,11 @@ class Changes:
 
     @property
     def empty(self) -> bool:
-        return not self.rows
+        return not self.rows and not self.usage
 
     def count(self) -> int:
-        return sum(len(values) for values in self.rows.values())
+        rows = sum(len(values) for values in self.rows.values())
+        return rows + sum(booked.count() for booked in self.usage)
 
     @staticmethod
     def merge(several: list[Changes]) -> Changes:
@@ -116,6 +133,7 @@ class Changes:
         updated row only its last values."""
         if len(several) == 1:
             return several[0]
+        assert not any(c.usage for c in several), "bulk usage is written on its own"
         merged = Changes()
         for kind in KINDS:
             parts = [c.rows[kind.name] for c in several if kind.name in c.rows]
@@ -154,7 +172,7 @@ class Changes:
 
     def write(self, cur: duckdb.DuckDBPyConnection) -> None:
         """Put the rows in the file, inside the caller's transaction: one statement per
-        kind (or, for a few rows, one small statement per row)."""
+        kind (or, for a few rows, one small statement per row); not the bulk usage."""
         for kind in KINDS:
             values = self.rows.get(kind.name)
             if not values:

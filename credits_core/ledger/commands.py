@@ -325,8 +325,9 @@ def apply_usage(
         now,
         idempotency_key,
         request,
-        lambda cur: bulk.apply_usage(cur, now, usage, reason=reason, actor=actor),
+        lambda cur: bulk.decide_usage(cur, now, usage, reason=reason, actor=actor),
         pd.DataFrame,
+        logged=True,
     )
 
 
@@ -359,15 +360,18 @@ def alone(
     now: datetime,
     key: str | None,
     request: dict[str, Any],
-    work: Callable[[duckdb.DuckDBPyConnection], T],
+    work: Callable[[duckdb.DuckDBPyConnection], Any],
     result_type: type,
+    *,
+    logged: bool = False,
 ) -> Command:
-    """A set-based write the writer runs alone, in its own transaction."""
+    """A set-based write the writer runs alone: in its own transaction, or, `logged`,
+    decided on the file (`work` gives its result and what it booked) and logged."""
     key = checks.idempotency_key(key)
     return Command(
         operation,
         now,
-        work=work,
+        **({"book": work} if logged else {"work": work}),
         key=key,
         fingerprint=idempotency.fingerprint(operation, request) if key else "",
         encode=_encode,

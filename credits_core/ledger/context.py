@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -23,6 +23,9 @@ from credits_core.ledger.errors import UnknownAccount, UnknownTransaction
 from credits_core.ledger.listeners import Touched
 from credits_core.ledger.state import Accounts, AccountState
 from credits_core.ledger.values import Balance, Reservation
+
+if TYPE_CHECKING:
+    from credits_core.ledger.bulk import Booked
 
 logger = logging.getLogger(__name__)
 
@@ -103,13 +106,15 @@ class WriteFuture:
 
 @dataclass(eq=False)
 class Command:
-    """One write, queued. Exactly one of `decide` (in memory, batched) and `work` (SQL,
-    alone in its own transaction) is set."""
+    """One write, queued. Exactly one is set of `decide` (in memory, batched), `work`
+    (SQL, alone in its own transaction) and `book` (decided alone on the file, giving
+    its result and what it booked, then logged like a batch)."""
 
     operation: str
     now: datetime
     decide: Callable[[Context], Any] | None = None
     work: Callable[[duckdb.DuckDBPyConnection], Any] | None = None
+    book: Callable[[duckdb.DuckDBPyConnection], tuple[Any, Booked | None]] | None = None
     key: str | None = None
     fingerprint: str = ""
     # A keyed write's first result: for `decide`, encode gives a JSON value and decode

@@ -93,15 +93,18 @@ def remember(
     result: Any = None,
     frame: pd.DataFrame | None = None,
 ) -> None:
-    blob = None
-    if frame is not None:
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer)
-        blob = buffer.getvalue()
+    blob = None if frame is None else frame_blob(frame)
     cur.execute(
         "INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?, ?)",
         [key, operation, fingerprint_, None if result is None else json.dumps(result), blob, now],
     )
+
+
+def frame_blob(frame: pd.DataFrame) -> bytes:
+    """A bulk write's first result as it is stored: the frame as Parquet."""
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    return buffer.getvalue()
 
 
 def _plain(value: object) -> object:

@@ -456,7 +456,8 @@ class Ledger(LedgerReports):
         actor: str | None = None,
         idempotency_key: str | None = None,
     ) -> pd.DataFrame:
-        """Book finished generations in one set-based transaction.
+        """Book finished generations, set-based: decided on the file, durable in the
+        redo log when this returns, and put in the file in one transaction behind it.
 
         Columns user_id, credits, ts, success; optional model, options, transaction_id.
         Returns, with the frame's index, user_id, status (captured, released,

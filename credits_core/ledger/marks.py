@@ -45,6 +45,18 @@ def mark_entries(cur: duckdb.DuckDBPyConnection, entries: list[tuple], floor: in
         _keep(cur, account_no, seq, np.full(len(new), floor, dtype=np.int64))
 
 
+def mark_rows(
+    cur: duckdb.DuckDBPyConnection, account_no: pa.ChunkedArray, seq: pa.ChunkedArray, floor: int
+) -> None:
+    """Mark the journal rows (their account_no and seq columns) appended after row
+    `floor`."""
+    seq_of = seq.to_numpy().astype(np.int64)
+    due = seq_of % MARK_EVERY == 0
+    if due.any():
+        numbers = account_no.to_numpy().astype(np.int64)[due]
+        _keep(cur, numbers, seq_of[due], np.full(int(due.sum()), floor, dtype=np.int64))
+
+
 def mark_appended(cur: duckdb.DuckDBPyConnection, floor: int) -> None:
     """Mark, at their exact rows, the entries committed from row `floor` on."""
     new = cur.execute(

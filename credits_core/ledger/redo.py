@@ -8,11 +8,11 @@ records in that same transaction the number of the last batch it applied
 every record is applied the log is emptied.
 
 A record is `length (4 bytes) | crc32 (4) | batch number (8) | payload`, the payload a
-pickle of the batch's rows (plain values only). A record cut short or failing its
-checksum can only be the last one, written by a process killed before it synced and
-answered: it and anything after it is dropped. The log sits beside the database file
-(`<db>.redo`), readable and writable by its owner only; only the process that holds
-DuckDB's lock on the database opens it.
+pickle of the batch's rows (plain values only) and of its bulk usage (Arrow tables). A
+record cut short or failing its checksum can only be the last one, written by a process
+killed before it synced and answered: it and anything after it is dropped. The log
+sits beside the database file (`<db>.redo`), readable and writable by its owner only;
+only the process that holds DuckDB's lock on the database opens it.
 """
 
 from __future__ import annotations
@@ -65,9 +65,9 @@ class RedoLog:
             length, crc, number = HEADER.unpack_from(data, offset)
             end = offset + HEADER.size + length
             payload = data[offset + HEADER.size : end]
-            if end > len(data) or checksum(NUMBER.pack(number) + payload) != crc:
+            if end > len(data) or checksum(payload, checksum(NUMBER.pack(number))) != crc:
                 break
-            yield number, Changes(pickle.loads(payload))
+            yield number, _changes(pickle.loads(payload))
             offset = end
         if offset < len(data):
             self._cut(offset)
@@ -79,14 +79,15 @@ class RedoLog:
         if self._fd is None:
             return
         record = _record(number, changes)
+        size = sum(len(part) for part in record)
         try:
-            written = os.pwrite(self._fd, record, self.size_bytes)  # synced: O_DSYNC
-            if written != len(record):
-                raise OSError(f"wrote {written} of {len(record)} bytes")
+            written = os.pwritev(self._fd, record, self.size_bytes)  # synced: O_DSYNC
+            if written != size:
+                raise OSError(f"wrote {written} of {size} bytes")
         except OSError:
             self._cut(self.size_bytes)
             raise
-        self.size_bytes += len(record)
+        self.size_bytes += size
 
     def empty(self) -> None:
         """Drop every record (all are applied)."""
@@ -112,17 +113,26 @@ class RedoLog:
         self.size_bytes = size_bytes
 
 
-def _record(number: int, changes: Changes) -> bytes:
-    payload = pickle.dumps(changes.rows, protocol=pickle.HIGHEST_PROTOCOL)
-    crc = checksum(NUMBER.pack(number) + payload)
-    return HEADER.pack(len(payload), crc, number) + payload
+def _record(number: int, changes: Changes) -> tuple[bytes, bytes]:
+    """The record's header and payload (not joined: a bulk record's payload is large)."""
+    payload = pickle.dumps((changes.rows, changes.usage), protocol=pickle.HIGHEST_PROTOCOL)
+    crc = checksum(payload, checksum(NUMBER.pack(number)))
+    return HEADER.pack(len(payload), crc, number), payload
 
 
-def checksum(data: bytes) -> int:
-    """crc32 of `data`, in pieces small enough that zlib keeps the GIL: letting it go
-    and taking it back costs the writer up to a switch interval (5 ms) when other
-    threads are busy, far more than the sum itself."""
-    crc, view = 0, memoryview(data)
+def _changes(payload: object) -> Changes:
+    """A record's changes; a log written before bulk usage was logged holds rows only."""
+    if isinstance(payload, dict):
+        return Changes(payload)
+    rows, usage = payload
+    return Changes(rows, usage)
+
+
+def checksum(data: bytes, crc: int = 0) -> int:
+    """crc32 of `data` (going on from `crc`), in pieces small enough that zlib keeps the
+    GIL: letting it go and taking it back costs the writer up to a switch interval
+    (5 ms) when other threads are busy, far more than the sum itself."""
+    view = memoryview(data)
     for start in range(0, len(data), CRC_PIECE_BYTES):
         crc = zlib.crc32(view[start : start + CRC_PIECE_BYTES], crc)
     return crc

@@ -20,10 +20,13 @@ file holds what was acknowledged before it.
   kept, a closed hold, a stored first result). What logged batches changed there but
   the file may not hold yet is kept aside (`Unapplied`) and read first, and an account
   is never dropped from memory while a batch that changed it is unapplied.
-- A set-based write that is not decided here (sweeps, bulk usage, bulk grants) runs
-  alone in its own DuckDB transaction, once the file holds every logged batch, and the
-  kept state is dropped. (Other modules' `Ledger.side_write()` work, which never
-  writes the ledger's tables, runs beside the writer: see ledger.py.)
+- A set-based write that is not decided in memory runs alone, once the file holds
+  every logged batch, and the kept state is dropped. Sweeps and bulk grants run in
+  their own DuckDB transaction. Bulk usage is decided on the file (it only reads it)
+  and what it booked is logged as one record, answered, and put in the file by the
+  applier like a batch: its caller does not wait for DuckDB's append. (Other modules'
+  `Ledger.side_write()` work, which never writes the ledger's tables, runs beside the
+  writer: see ledger.py.)
 
 Balance listeners are told once per logged batch, with the users it touched, on a
 thread of their own: a slow listener never delays a write.
@@ -47,7 +50,7 @@ from credits_core.errors import CreditsError
 from credits_core.ledger import idempotency, marks
 from credits_core.ledger.applier import Applier, replay
 from credits_core.ledger.batch import Batch, KeyRecord
-from credits_core.ledger.changes import Changes
+from credits_core.ledger.changes import FRAME_KEYS, Changes
 from credits_core.ledger.context import Command, Context, Unapplied, WriteFuture
 from credits_core.ledger.errors import (
     IdempotencyConflict,
@@ -166,12 +169,15 @@ class Writer:
     def _process(self, cur: duckdb.DuckDBPyConnection, commands: list[Command]) -> None:
         batch: list[Command] = []
         for command in commands:
-            if command.work is None:
+            if command.decide is not None:
                 batch.append(command)
                 continue
             self._commit(cur, batch)
             batch = []
-            self._run_alone(cur, command)
+            if command.work is not None:
+                self._run_alone(cur, command)
+            else:
+                self._log_alone(cur, command)
         self._commit(cur, batch)
 
     def _commit(self, cur: duckdb.DuckDBPyConnection, commands: list[Command]) -> None:
@@ -207,14 +213,19 @@ class Writer:
         changed nothing."""
         if changes.empty:
             return None
+        number = self._append(changes)
+        for state in (*batch.accounts.values(), *batch.new_accounts):
+            state.logged = number
+        self._unapplied.add(number, batch)
+        return number
+
+    def _append(self, changes: Changes) -> int:
+        """Append the changes to the redo log as the next batch, synced; its number."""
         if self._log.size_bytes > LOG_LIMIT_BYTES:
             self._drain()
             self._log.empty()
         number = self.applier.logged + 1
         self._log.append(number, changes)
-        for state in (*batch.accounts.values(), *batch.new_accounts):
-            state.logged = number
-        self._unapplied.add(number, batch)
         self.applier.logged_up_to(number)
         return number
 
@@ -326,6 +337,52 @@ class Writer:
         if command.touched is not None:  # before the caller, as in _answer
             self.notifier.publish(command.touched(result))
         command.future.set_result(result)
+
+    def _log_alone(self, cur: duckdb.DuckDBPyConnection, command: Command) -> None:
+        """A set-based write decided alone on the file (it only reads it), then logged
+        and answered like a batch; the applier puts it in the file behind the answer."""
+        assert command.book is not None
+        try:
+            self._drain()
+            cur.execute("BEGIN")  # one snapshot for every read of the decision
+            try:
+                result, changes = self._booked(cur, command)
+                if self.before_commit is not None:
+                    self.before_commit(cur)
+            finally:
+                rollback(cur)
+            number = None if changes.empty else self._append(changes)
+        except Exception as error:
+            if not isinstance(error, CreditsError | ValueError | TypeError):
+                error = WriteFailed(1, describe(error))
+            command.future.set_exception(error)
+            return
+        if number is not None:
+            self._drop_state()  # the kept accounts miss what it booked: reloaded later
+        self.batch_sizes.append(1)
+        if command.touched is not None:  # before the caller, as in _answer
+            self.notifier.publish(command.touched(result))
+        command.future.set_result(result)
+        if number is not None:
+            self.applier.put(number, changes)
+
+    def _booked(self, cur: duckdb.DuckDBPyConnection, command: Command) -> tuple[Any, Changes]:
+        """The command's result and the changes it makes: its first result, when keyed
+        and already used (no changes); else what it booked and, when keyed, its key."""
+        assert command.book is not None
+        changes = Changes()
+        if command.key is not None:
+            stored = idempotency.recall(cur, command.key, command.operation, command.fingerprint)
+            if stored is not None:
+                return command.decode(stored), changes
+        result, booked = command.book(cur)
+        if booked is not None:
+            changes.usage.append(booked)
+        if command.key is not None:
+            blob = idempotency.frame_blob(result)
+            first = (command.key, command.operation, command.fingerprint, blob, command.now)
+            changes.add(FRAME_KEYS, [first])
+        return result, changes
 
     def _mark_appended(self, floor: int) -> None:
         """History marks of what a write run alone appended: only hints, so a failure

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from credits_core.ledger import InvalidBatch, Ledger, TransactionClosed, WriteFailed
-from credits_core.ledger.bulk import OUTCOMES
+from credits_core.ledger.bulk import OUTCOMES, frames
 from tests.ledger.support import START, FakeClock, funded, sql, unchanged
 
 
@@ -259,6 +259,15 @@ def test_a_bad_frame_is_refused_whole_naming_its_rows(ledger, case):
     with unchanged(ledger), pytest.raises(InvalidBatch, match="Nothing was written") as info:
         ledger.apply_usage(frame)
     assert message in str(info.value)
+
+
+def test_a_frame_over_the_most_events_per_call_is_refused_whole(ledger, monkeypatch):
+    funded(ledger, "u_1", 100)
+    monkeypatch.setattr(frames, "MAX_USAGE_EVENTS", 2)  # the rule, without 10M rows
+    frame = events([("u_1", 5, 1, True), ("u_1", 6, 2, True), ("u_1", 7, 3, True)])
+    with unchanged(ledger), pytest.raises(InvalidBatch, match="at most 2 events per call, not 3"):
+        ledger.apply_usage(frame)
+    assert outcome(ledger.apply_usage(frame[:2])) == [("captured", 5), ("captured", 6)]
 
 
 def test_apply_usage_needs_a_frame(ledger):

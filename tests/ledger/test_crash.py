@@ -9,6 +9,10 @@ not at all: every user's balance and journal equal either the state before the b
 or the state after it in full (taken from a child that was left to finish on a copy
 of the same file); a batch the child saw acknowledged must be there. Across the kill
 points, some must find the batch all written and some find none of it.
+
+The answer comes once the batch is in the redo log, before the file holds it: a child
+whose applier is held back is killed right after the answer, and the reopened ledger
+must hold the whole batch, from the log alone.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -48,6 +53,7 @@ CHILD = textwrap.dedent(
     from credits_core import Ledger
 
     path, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    hold, key = sys.argv[4] == "hold", sys.argv[5] or None
     users = [f"u_{i:04d}" for i in range(200)]
     at = datetime(2025, 3, 2, tzinfo=UTC)
     rng = np.random.default_rng(seed)
@@ -64,11 +70,15 @@ CHILD = textwrap.dedent(
         }
     )
     ledger = Ledger.open(path, clock=lambda: at)
+    applier = ledger.writer.applier
+    if hold:  # the file never gets the batch: only the redo log holds it
+        applier.before_apply = lambda cur: time.sleep(3600)
     print("starting", flush=True)
     t0 = time.perf_counter()
-    out = ledger.apply_usage(events)
+    out = ledger.apply_usage(events, idempotency_key=key)
     elapsed = time.perf_counter() - t0
-    print("done", elapsed, out["status"].astype(str).value_counts().to_dict(), flush=True)
+    counts = out["status"].astype(str).value_counts().to_dict()
+    print("done", elapsed, counts, applier.logged - applier.applied, flush=True)
     sys.stdin.read()  # wait, ledger open, until the parent kills us or lets us finish
     ledger.close()
     """
@@ -104,10 +114,13 @@ def state(path: Path) -> dict:
     return {"problems": problems, "users": {user: tuple(rest) for user, *rest in rows}}
 
 
-def start_child(path: Path, seed: int) -> subprocess.Popen:
+def start_child(path: Path, seed: int, *, hold: bool = False, key: str = "") -> subprocess.Popen:
+    """A child booking the batch of `seed`; `hold`: its applier never puts it in the
+    file; `key`: with that idempotency key."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    arguments = [str(path), str(EVENTS), str(seed), "hold" if hold else "-", key]
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(path), str(EVENTS), str(seed)],
+        [sys.executable, "-c", CHILD, *arguments],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -158,6 +171,32 @@ def test_sigkill_during_apply_usage_leaves_all_or_nothing(reference, tmp_path):
         written.append(whole)
     # the kills spread over the whole write: some found the batch all written, some none
     assert True in written and False in written, list(zip(delays, written, strict=True))
+
+
+def test_sigkill_after_the_answer_finds_the_batch_in_the_redo_log(reference, tmp_path):
+    """The answer comes once the batch is in the redo log: killed before the file got
+    any of it, the reopened ledger holds it all, and the same keyed call answers the
+    same without booking it twice."""
+    path = tmp_path / "held.duckdb"
+    shutil.copy(reference["pristine"], path)
+    child = start_child(path, seed=11, hold=True, key="usage-2025-03-01")
+    child.stdout.readline()  # starting
+    done = child.stdout.readline()
+    assert done.startswith(DONE), (done, child.stderr.read())
+    assert done.split()[-1] == "1", f"the file already held the batch: {done}"
+    os.kill(child.pid, signal.SIGKILL)
+    assert child.wait(timeout=60) == -signal.SIGKILL
+    child.stdout.close(), child.stderr.close(), child.stdin.close()
+    assert state(path) == reference["after"]
+    again = finish(start_child(path, seed=11, key="usage-2025-03-01"))
+    assert counts_of(again) == counts_of(done)
+    assert state(path) == reference["after"]
+
+
+def counts_of(done_line: str) -> str:
+    """The outcome's status counts a child printed."""
+    line = next(line for line in done_line.splitlines() if line.startswith(DONE))
+    return line[line.index("{") : line.index("}") + 1]
 
 
 def partly(got: dict, reference: dict) -> str:

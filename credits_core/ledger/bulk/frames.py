@@ -24,6 +24,7 @@ from credits_core.ledger.values import DEFAULT_PRIORITY, GRANT_KINDS
 
 USAGE_REQUIRED = ("user_id", "credits", "ts", "success")
 USAGE_OPTIONAL = ("model", "options", "transaction_id")
+MAX_USAGE_EVENTS = 10_000_000
 GRANT_REQUIRED = ("user_id", "credits", "kind")
 GRANT_OPTIONAL = ("expires_at", "priority", "reason", "actor")
 ACCOUNT_REQUIRED = ("user_id",)
@@ -53,6 +54,11 @@ def check_usage(events: object, now: datetime | None = None) -> Usage:
     `now`, no event may be stamped after now (give or take the clock skew allowed)."""
     frame = _frame(events, "apply_usage", USAGE_REQUIRED, USAGE_OPTIONAL)
     n = len(frame)
+    if n > MAX_USAGE_EVENTS:  # one batch is one redo log record (up to 4 GiB)
+        raise InvalidBatch(
+            f"apply_usage takes at most {MAX_USAGE_EVENTS:,} events per call, not {n:,}; "
+            "split the frame."
+        )
     if n == 0:
         return Usage(
             frame.index,

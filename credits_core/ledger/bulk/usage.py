@@ -10,12 +10,17 @@ cumulative sums.
 
 Each accepted event is one journal entry: `capture` (credits spent) or `release` (a
 failed generation, nothing spent). The reserve and its resolution happen at the same
-instant, so no pending hold is written for it. A batch is one transaction: all of it
-is booked or none.
+instant, so no pending hold is written for it.
+
+`decide` reads the file (one snapshot) and returns the outcome with what it `Booked`:
+the journal rows and the credits taken from each grant, as Arrow tables. The writer logs
+that in the redo log, answers, and the applier puts it in the file with `write`, in
+one transaction: all of a batch is booked or none.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
@@ -43,22 +48,36 @@ class LiveGrants(NamedTuple):
     owner: np.ndarray  # the row of its account in the batch's accounts
 
 
-def apply_usage(
+@dataclass(frozen=True)
+class Booked:
+    """What one batch booked, for `write`: a journal row per booked event (`rows`, with
+    the journal's columns that vary, see `write`), the credits taken from each grant
+    drawn (`burnt`: grant_id, taken), and the accounts the rows move."""
+
+    rows: pa.Table
+    burnt: pa.Table
+    accounts: int
+    reason: str
+    actor: str
+
+    def count(self) -> int:
+        return self.rows.num_rows + self.burnt.num_rows + self.accounts
+
+
+def decide(
     cur: duckdb.DuckDBPyConnection,
     now: datetime,
     usage: Usage,
     *,
     reason: str,
     actor: str,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, Booked | None]:
+    """The outcome of every event, and what to write (None: nothing was booked). Reads
+    the file only: the caller gives a cursor whose snapshot holds every logged write."""
     if not len(usage):
-        return _outcome(
-            usage,
-            np.zeros(0, np.int8),
-            np.zeros(0, np.int64),
-            np.zeros(0, np.int64),
-            pa.array([], pa.string()),
-        )
+        none = np.zeros(0, np.int64)
+        made = pa.chunked_array([], pa.string())
+        return _outcome(usage, np.zeros(0, np.int8), none, none, made), None
     users, codes = _factorize(usage.user_id)
     accounts = _accounts(cur, users)
     account_of = accounts.attrs["position"][codes]  # -1 for users without an account
@@ -80,9 +99,14 @@ def apply_usage(
     status[order[~fits]] = REJECTED
 
     spent = np.where(succeeded, usage.credits[booked], 0)
-    ids = _book(cur, usage, (users, codes), accounts, account_of, booked, spent, now, reason, actor)
-    _burn(cur, live, accounts, account_of[booked], spent)
-    return _outcome(usage, status, booked, spent, ids)
+    rows = _rows(usage, (users, codes), accounts, account_of, booked, spent)
+    made = None if usage.transaction_id is not None else _made_ids(rows)
+    outcome = _outcome(usage, status, booked, spent, made)
+    if not len(booked):
+        return outcome, None
+    position = account_of[booked]
+    burnt = _burnt(live, len(accounts), position, spent)
+    return outcome, Booked(rows, burnt, _runs(position), reason, actor)
 
 
 def _refuse_made_ids(usage: Usage, status: np.ndarray) -> None:
@@ -160,19 +184,17 @@ def _exclusive_group_cumsum(group: np.ndarray, values: np.ndarray) -> np.ndarray
     return total - values - (total - values)[starts][run]
 
 
-def _book(
-    cur: duckdb.DuckDBPyConnection,
+def _rows(
     usage: Usage,
     coded: tuple[pa.Array, np.ndarray],
     accounts: pd.DataFrame,
     account_of: np.ndarray,
     booked: np.ndarray,
     spent: np.ndarray,
-    now: datetime,
-    reason: str,
-    actor: str,
-) -> pa.Array:
-    """Insert one journal entry per booked event and move the balances; return the ids."""
+) -> pa.Table:
+    """One journal row per booked event, by account then time, numbered after each
+    account's entries, with the balance it leaves (what `write` derives from them, the
+    credits spent and the ids the ledger makes, left out: the rows are logged)."""
     users, codes = coded
     position = account_of[booked]
     entries_before = accounts["entries"].to_numpy()[position]
@@ -184,33 +206,58 @@ def _book(
     # every entry leaves at least the held credits in the balance (the fit kept spending
     # within what live grants hold), so the journal's running balance never goes wrong
     assert np.all(balance_after >= held_after), "a booked event spends held credits"
-    made = pc.binary_join_element_wise(
-        "use", pc.cast(pa.array(account_no), pa.string()), pc.cast(pa.array(seq), pa.string()), "-"
-    )
-    ids = made if usage.transaction_id is None else usage.transaction_id.take(booked)
-    rows = pa.table(
+    return pa.table(
         {
             "account_no": account_no.astype(np.int32),
             "seq": seq,
             "user_id": pa.DictionaryArray.from_arrays(codes[booked], users),
             "ts": usage.ts.take(booked),
             "success": usage.success[booked],
-            "credits": -spent,
             "reserved": usage.credits[booked],
             "balance_after": balance_after,
             "held_after": held_after,
-            "transaction_id": ids,
+            "transaction_id": _column(usage.transaction_id, booked),
             "model": _column(usage.model, booked),
             "metadata": _column(usage.options, booked),
         }
     )
-    cur.register("usage_rows", rows)
+
+
+def _made_ids(rows: pa.Table) -> pa.ChunkedArray:
+    """The transaction ids of events booked without one, as `write` makes them."""
+    account_no, seq = (pc.cast(rows[name], pa.string()) for name in ("account_no", "seq"))
+    return pc.binary_join_element_wise("use", account_no, seq, "-")
+
+
+def _burnt(live: LiveGrants, accounts: int, position: np.ndarray, spent: np.ndarray) -> pa.Table:
+    """The credits each user's spending takes from their live grants, in burn order."""
+    used = _group_sums(position, spent, accounts)
+    owner, remaining = live.owner, live.remaining
+    before = _exclusive_group_cumsum(owner, remaining)
+    taken = np.clip(used[owner] - before, 0, remaining)
+    # the draw covers every spent credit: each user's live grants held what they spent
+    assert np.array_equal(_group_sums(owner, taken, accounts), used), "a short draw"
+    drawn = taken > 0
+    return pa.table({"grant_id": live.grant_id.filter(drawn), "taken": taken[drawn]})
+
+
+def _runs(position: np.ndarray) -> int:
+    """Distinct values of a sorted array."""
+    return int(np.count_nonzero(np.diff(position))) + 1 if len(position) else 0
+
+
+def write(cur: duckdb.DuckDBPyConnection, booked: Booked) -> None:
+    """Insert the journal rows, move the balances and take the credits from the grants,
+    inside the caller's transaction; each statement changes exactly the rows decided
+    (asserted: the file holds what `decide` read, and only the writer writes it)."""
+    cur.register("usage_rows", booked.rows)
     (posted,) = cur.execute(
         """
         INSERT INTO journal
         SELECT account_no, seq, user_id, ts,
                CASE WHEN success THEN 'capture' ELSE 'release' END,
-               credits, 0, balance_after, held_after, transaction_id, NULL, ?, ?,
+               CASE WHEN success THEN -reserved ELSE 0 END, 0, balance_after, held_after,
+               coalesce(transaction_id, 'use-' || account_no || '-' || seq), NULL, ?, ?,
                model,
                CASE WHEN NOT success  -- a failed generation: what it had reserved
                     THEN '{"reserved":' || reserved
@@ -218,64 +265,51 @@ def _book(
                     WHEN metadata IS NOT NULL THEN '{"options":' || metadata || '}' END
         FROM usage_rows
         """,
-        [reason, actor],
+        [booked.reason, booked.actor],
     ).fetchone()
-    assert posted == len(booked), (posted, len(booked))  # one entry per booked event
+    assert posted == booked.rows.num_rows, (posted, booked.rows.num_rows)
     (moved,) = cur.execute(
         """
         UPDATE accounts
-        SET total = accounts.total + s.credits, entries = s.last_seq
-        FROM (SELECT account_no, sum(credits) AS credits, min(seq) AS first_seq,
-                     max(seq) AS last_seq
+        SET total = accounts.total - s.spent, entries = s.last_seq
+        FROM (SELECT account_no, sum(CASE WHEN success THEN reserved ELSE 0 END) AS spent,
+                     min(seq) AS first_seq, max(seq) AS last_seq
               FROM usage_rows GROUP BY account_no) AS s
         WHERE accounts.account_no = s.account_no AND accounts.entries = s.first_seq - 1
         """
     ).fetchone()
-    distinct_accounts = np.count_nonzero(np.diff(position)) + 1 if len(position) else 0
-    # the one writer runs this alone, so the balance rows are the ones read above
-    assert moved == distinct_accounts, (moved, distinct_accounts)  # position is sorted
-    return ids
-
-
-def _burn(
-    cur: duckdb.DuckDBPyConnection,
-    live: LiveGrants,
-    accounts: pd.DataFrame,
-    position: np.ndarray,
-    spent: np.ndarray,
-) -> None:
-    """Take each user's spent credits from their live grants in burn order."""
-    used = _group_sums(position, spent, len(accounts))
-    owner, remaining = live.owner, live.remaining
-    before = _exclusive_group_cumsum(owner, remaining)
-    taken = np.clip(used[owner] - before, 0, remaining)
-    # the draw covers every spent credit: each user's live grants held what they spent
-    assert np.array_equal(_group_sums(owner, taken, len(accounts)), used), "a short draw"
-    drawn = taken > 0
-    if not drawn.any():
+    assert moved == booked.accounts, (moved, booked.accounts)
+    cur.unregister("usage_rows")
+    if not booked.burnt.num_rows:
         return
-    burnt = pa.table({"grant_id": live.grant_id.filter(drawn), "taken": taken[drawn]})
-    cur.register("burnt", burnt)
+    cur.register("burnt", booked.burnt)
     (changed,) = cur.execute(
         """
         UPDATE grants SET remaining = grants.remaining - b.taken
         FROM burnt AS b WHERE grants.grant_id = b.grant_id
         """
     ).fetchone()
-    assert changed == len(burnt), (changed, len(burnt))  # each drawn grant once
+    assert changed == booked.burnt.num_rows, (changed, booked.burnt.num_rows)  # each once
+    cur.unregister("burnt")
 
 
 def _outcome(
-    usage: Usage, status: np.ndarray, booked: np.ndarray, spent: np.ndarray, ids: pa.Array
+    usage: Usage,
+    status: np.ndarray,
+    booked: np.ndarray,
+    spent: np.ndarray,
+    made: pa.ChunkedArray | None,
 ) -> pd.DataFrame:
+    """Each event's status, credits spent and transaction id (given, else `made` for
+    the booked events, in their order)."""
     credits = np.zeros(len(usage), dtype=np.int64)
     credits[booked] = spent
-    if usage.transaction_id is None:
+    if made is None:
+        transaction_id = usage.transaction_id
+    else:
         slot = np.full(len(usage), -1)
         slot[booked] = np.arange(len(booked))
-        transaction_id = pc.take(ids, pa.array(slot, mask=slot < 0))
-    else:
-        transaction_id = usage.transaction_id
+        transaction_id = pc.take(made, pa.array(slot, mask=slot < 0))
     return pd.DataFrame(
         {
             "status": pd.Categorical.from_codes(status, categories=list(OUTCOMES)),
