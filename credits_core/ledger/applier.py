@@ -53,11 +53,12 @@ def applied_position(cur: duckdb.DuckDBPyConnection) -> int:
     return int(number)
 
 
-def _write(cur: duckdb.DuckDBPyConnection, batches: list[tuple[int, Changes]]) -> None:
+def _write(cur: duckdb.DuckDBPyConnection, batches: list[tuple[int, Changes]]) -> int | None:
     """Write the batches' changes, their history marks and their position, inside the
-    caller's transaction. (A bulk usage batch is always applied on its own: the writer
-    logs it once the file holds every batch before it, and logs nothing after it until
-    the file holds it.)"""
+    caller's transaction. Returns the journal row a bulk usage batch was appended from
+    (its marks are written once committed: marks.mark_committed), or None. (A bulk usage
+    batch is always applied on its own: the writer logs it once the file holds every
+    batch before it, and logs nothing after it until the file holds it.)"""
     changes = Changes.merge([changes for _, changes in batches])
     entries = changes.rows.get(ENTRIES.name, [])
     floor = marks.journal_length(cur) if entries or changes.usage else 0
@@ -66,8 +67,8 @@ def _write(cur: duckdb.DuckDBPyConnection, batches: list[tuple[int, Changes]]) -
         marks.mark_entries(cur, entries, floor)
     for booked in changes.usage:
         bulk.write_usage(cur, booked)
-        marks.mark_rows(cur, booked.rows["account_no"], booked.rows["seq"], floor)
     cur.execute("UPDATE redo_position SET applied = ?", [batches[-1][0]])
+    return floor if changes.usage else None
 
 
 def replay(store: Store, log: RedoLog) -> int:
@@ -82,13 +83,17 @@ def replay(store: Store, log: RedoLog) -> int:
         if later:
             cur.execute("BEGIN")
             try:
-                for start in range(0, len(later), REPLAY_CHUNK_BATCHES):
-                    _write(cur, later[start : start + REPLAY_CHUNK_BATCHES])
+                chunks = range(0, len(later), REPLAY_CHUNK_BATCHES)
+                floors = [_write(cur, later[start : start + REPLAY_CHUNK_BATCHES])
+                          for start in chunks]  # fmt: skip
                 cur.execute("COMMIT")
             except BaseException:
                 rollback(cur)
                 raise
             logger.info("replayed %d logged batch(es) into %s", len(later), store.path)
+            bulk_floors = [floor for floor in floors if floor is not None]
+            if bulk_floors:
+                marks.mark_committed(cur, min(bulk_floors))
             applied = later[-1][0]
         log.empty()
         return applied
@@ -202,7 +207,7 @@ class Applier:
         while True:
             try:
                 cur.execute("BEGIN")
-                _write(cur, batches)
+                bulk_floor = _write(cur, batches)
                 if self.before_apply is not None:
                     self.before_apply(cur)
                 cur.execute("COMMIT")
@@ -214,6 +219,8 @@ class Applier:
                 if self._stopping:
                     return False
                 time.sleep(RETRY_PAUSE_S)
+        if bulk_floor is not None:
+            marks.mark_committed(cur, bulk_floor)
         rows = sum(changes.count() for _, changes in batches)
         with self._changed:
             self.applied = batches[-1][0]

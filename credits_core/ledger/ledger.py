@@ -10,7 +10,6 @@ its future, for callers that wait asynchronously (the HTTP API).
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +29,7 @@ from credits_core.ledger import (
 )
 from credits_core.ledger.commands import DEFAULT_TTL, QuoteLike
 from credits_core.ledger.context import Command, WriteFuture
+from credits_core.ledger.directory import Directory
 from credits_core.ledger.errors import (
     InsufficientCredits,
     LedgerClosed,
@@ -77,8 +77,7 @@ class Ledger(LedgerReports):
         self._clock = clock
         self._closing = False
         self._closed = False
-        self._account_numbers: dict[str, int] = {}
-        self._entries: defaultdict[int, int] = defaultdict(int)  # per account, as last seen
+        self._directory = Directory()
         self._listeners: list[BalanceListener] = []
         self._lock = threading.Lock()
 
@@ -416,15 +415,18 @@ class Ledger(LedgerReports):
         """
         window = self._window(since, until, kinds)
         count, skip = checks.limit(limit), checks.offset(offset)
+        store = self._open_store()
+        self._directory.read_long_once(lambda: store.query(reads.long_histories))
+        user_id = checks.user_id(user_id)
         found = self._account(user_id)
-        number, marks = found.number, (found.marks or []) if found.entries else None
-        frame = self._open_store().query(
+        frame = store.query(
             lambda cur: reads.history(
-                cur, number, window, limit=count, offset=skip, entries=self._entries[number],
-                marks=marks,
+                cur, found.number, window, limit=count, offset=skip, entries=found.entries,
+                marks=found.marks,
             )
         )  # fmt: skip
-        self._saw_entries(number, frame["seq"].max() if skip == 0 and len(frame) else 0)
+        if skip == 0 and len(frame):
+            self._directory.saw(user_id, int(frame["seq"].max()))
         return frame
 
     def count_history(
@@ -437,9 +439,11 @@ class Ledger(LedgerReports):
     ) -> int:
         """How many entries history() would return with these filters and no limit."""
         window = self._window(since, until, kinds)
-        number = self._account_no(user_id)
+        user_id = checks.user_id(user_id)
+        number = self._account(user_id).number
         count = self._open_store().query(lambda cur: reads.count_history(cur, number, window))
-        self._saw_entries(number, count if window.everything else 0)
+        if window.everything:
+            self._directory.saw(user_id, count)
         return count
 
     def check_invariants(self) -> list[str]:
@@ -481,24 +485,15 @@ class Ledger(LedgerReports):
         )
 
     def _account_no(self, user_id: str) -> int:
-        return self._account(user_id).number
+        return self._account(checks.user_id(user_id)).number
 
     def _account(self, user_id: str) -> reads.AccountSize:
-        """The account's number; accounts are never renumbered, so it is cached, with
-        its number of entries as first seen (a hint for history, see reads.history).
-        When just read, its entries and recent history marks too (else 0 and None)."""
-        user_id = checks.user_id(user_id)
-        number = self._account_numbers.get(user_id)
-        if number is not None:
-            return reads.AccountSize(number, 0, None)
-        found = self._open_store().query(lambda cur: reads.account_size(cur, user_id))
-        self._account_numbers[user_id] = found.number
-        self._saw_entries(found.number, found.entries)
+        """The account's number, entries and history marks, as last read (directory.py)."""
+        found = self._directory.get(user_id)
+        if found is None:
+            found = self._open_store().query(lambda cur: reads.account_size(cur, user_id))
+            self._directory.put(user_id, found)
         return found
-
-    def _saw_entries(self, number: int, entries: int) -> None:
-        """An account has at least `entries` entries: entries are never removed."""
-        self._entries[number] = max(self._entries[number], int(entries))
 
     def _open_store(self) -> Store:
         if self._closed:

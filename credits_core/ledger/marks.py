@@ -13,15 +13,21 @@ a heavy user.
 A mark is only a lower bound, and a missing one only makes a read scan more, so marks
 are written beside the journal, not with it: the applier marks the entries of each
 transaction with the journal's length before it (rows appended later get higher
-numbers), and a write that runs alone marks its rows, at their exact rows, once
-committed.
+numbers), and a large set-based write (bulk usage, a write run alone) marks its rows at
+their exact rows, once committed (before that, DuckDB numbers them apart).
 """
 
 from __future__ import annotations
 
+import logging
+
 import duckdb
 import numpy as np
 import pyarrow as pa
+
+from credits_core.ledger.store import rollback
+
+logger = logging.getLogger(__name__)
 
 MARK_EVERY = 20  # entries of one account between two marks
 KEEP_MARKS = 6  # marks kept per account: the oldest is at least 100 entries back
@@ -45,18 +51,6 @@ def mark_entries(cur: duckdb.DuckDBPyConnection, entries: list[tuple], floor: in
         _keep(cur, account_no, seq, np.full(len(new), floor, dtype=np.int64))
 
 
-def mark_rows(
-    cur: duckdb.DuckDBPyConnection, account_no: pa.ChunkedArray, seq: pa.ChunkedArray, floor: int
-) -> None:
-    """Mark the journal rows (their account_no and seq columns) appended after row
-    `floor`."""
-    seq_of = seq.to_numpy().astype(np.int64)
-    due = seq_of % MARK_EVERY == 0
-    if due.any():
-        numbers = account_no.to_numpy().astype(np.int64)[due]
-        _keep(cur, numbers, seq_of[due], np.full(int(due.sum()), floor, dtype=np.int64))
-
-
 def mark_appended(cur: duckdb.DuckDBPyConnection, floor: int) -> None:
     """Mark, at their exact rows, the entries committed from row `floor` on."""
     new = cur.execute(
@@ -70,6 +64,16 @@ def mark_appended(cur: duckdb.DuckDBPyConnection, floor: int) -> None:
         cur.execute("BEGIN")  # one commit for the slots' updates
         _keep(cur, *(np.asarray(new[c], dtype=np.int64) for c in ("account_no", "seq", "rowid")))
         cur.execute("COMMIT")
+
+
+def mark_committed(cur: duckdb.DuckDBPyConnection, floor: int) -> None:
+    """`mark_appended`, as the hint it is: on failure it is rolled back and logged, and
+    the write it marks stands (its histories only read slower)."""
+    try:
+        mark_appended(cur, floor)
+    except duckdb.Error as error:
+        rollback(cur)
+        logger.warning("history marks not written (histories read slower): %s", error)
 
 
 def _keep(

@@ -53,7 +53,7 @@ class AccountSize(NamedTuple):
 
     number: int
     entries: int
-    marks: list[dict] | None
+    marks: list[dict]
 
 
 def account_size(cur: duckdb.DuckDBPyConnection, user_id: str) -> AccountSize:
@@ -63,6 +63,18 @@ def account_size(cur: duckdb.DuckDBPyConnection, user_id: str) -> AccountSize:
     if row is None:
         raise UnknownAccount(user_id)
     return AccountSize(row[0], row[1], kept(row[2:]))
+
+
+def long_histories(cur: duckdb.DuckDBPyConnection) -> dict[str, AccountSize]:
+    """The accounts whose history is read from their marks, by user id."""
+    rows = cur.execute(
+        f"""
+        SELECT user_id, account_no, entries, {MARKS_SQL} FROM accounts
+        WHERE entries > ?
+        """,
+        [LONG_HISTORY],
+    ).fetchall()
+    return {row[0]: AccountSize(row[1], row[2], kept(row[3:])) for row in rows}
 
 
 def account(cur: duckdb.DuckDBPyConnection, user_id: str) -> Account:
@@ -138,15 +150,16 @@ def history(
     limit: int | None,
     offset: int,
     entries: int,
-    marks: list[dict] | None = None,
+    marks: list[dict],
 ) -> pd.DataFrame:
     """One account's journal, newest first, `offset` entries skipped.
 
     Every entry of the account through the journal's index, then filtered, ordered and
     cut here (cheaper than a sort in DuckDB for the usual hundred rows), in one
-    statement; or, when the account has over LONG_HISTORY `entries` (as last seen: a
-    hint, and entries are only ever added) and the whole window is asked for, only the
-    newest, from the account's history mark. ts is UTC.
+    statement; or, when the account has over LONG_HISTORY `entries` and the whole
+    window is asked for, only the newest, from the account's history mark. `entries`
+    and `marks` may be stale (read earlier, directory.py): entries are only ever added,
+    so they then only make the read scan more. ts is UTC.
     """
     if limit is not None and window.everything and entries > LONG_HISTORY:
         rows = _newest(cur, number, offset + limit, entries, marks)
@@ -157,20 +170,10 @@ def history(
 
 
 def _newest(
-    cur: duckdb.DuckDBPyConnection,
-    number: int,
-    count: int,
-    entries: int,
-    marks: list[dict] | None,
+    cur: duckdb.DuckDBPyConnection, number: int, count: int, entries: int, marks: list[dict]
 ) -> list:
     """The account's newest `count` of at least `entries` entries: from its history mark
-    when it has one, else through the index. `marks`: the account's recent marks, read
-    with `entries` (None: read them now)."""
-    if marks is None:
-        entries, *columns = cur.execute(
-            f"SELECT entries, {MARKS_SQL} FROM accounts WHERE account_no = ?", [number]
-        ).fetchone()
-        marks = kept(columns)
+    when it has one, else through the index."""
     row = floor_of(marks, entries - count + 1)
     if row is None:
         return cur.execute(NEWEST_ENTRIES, [number, count]).fetchall()

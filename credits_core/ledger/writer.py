@@ -385,13 +385,10 @@ class Writer:
         return result, changes
 
     def _mark_appended(self, floor: int) -> None:
-        """History marks of what a write run alone appended: only hints, so a failure
-        is logged and the write stands."""
+        """History marks of what a write run alone appended (see marks.py)."""
         cur = self._store.cursor(barrier=False)
         try:
-            marks.mark_appended(cur, floor)
-        except duckdb.Error as error:
-            logger.warning("history marks not written (histories read slower): %s", error)
+            marks.mark_committed(cur, floor)
         finally:
             cur.close()
 

@@ -92,12 +92,34 @@ def test_a_long_history_from_its_mark_is_the_newest_entries(ledger):
     assert ledger.check_invariants() == []
 
 
+def test_a_history_read_from_marks_read_earlier_is_still_the_newest_entries(db_path, clock):
+    """A ledger keeps each account's marks as it last read them (directory.py), and reads
+    every long history's marks the first time it reads any history: as the account
+    grows, a little and then a lot, each read is still the newest entries."""
+    with Ledger.open(db_path, clock=clock) as writing:
+        users = [funded(writing, f"u_{n}", credits=10_000) for n in range(2)]
+        spend(writing, users, rounds=30)  # 61 entries each, interleaved: long histories
+        with Ledger.open(db_path, clock=clock) as reading:
+            assert list(reading.history("u_0", limit=5)["seq"]) == [61, 60, 59, 58, 57]
+            for rounds in (5, 80, 5):  # 10 new entries, 160 (over STALE_ENTRIES), 10
+                spend(writing, users, rounds=rounds)
+                for limit in (3, 100):
+                    newest = list(reading.history("u_1", limit=limit)["seq"])
+                    assert newest == by_index(writing, "u_1", limit)
+                    assert newest[0] == sql(reading, "SELECT entries FROM accounts "
+                                            "WHERE user_id = 'u_1'")[0][0]  # fmt: skip
+
+
 def test_bulk_usage_is_marked_too(ledger, clock):
     users = [funded(ledger, f"u_{n}", credits=10_000) for n in range(2)]
     clock.advance(hours=1)
     ledger.apply_usage(usage([users[n % 2] for n in range(2 * 60)], clock.now))
     spend(ledger, users, rounds=5)
     assert marked(ledger, 2) == [20, 40, 60]
+    [row] = sql(ledger, f"SELECT {MARKS_SQL} FROM accounts WHERE account_no = 2")
+    for mark in kept(row):  # exact: a history reads from the marked entry's own row on
+        query = "SELECT rowid FROM journal WHERE account_no = 2 AND seq = ?"
+        assert sql(ledger, query, [mark["seq"]]) == [(mark["row_floor"],)]
     assert list(ledger.history("u_1", limit=20)["seq"]) == by_index(ledger, "u_1", 20)
     assert ledger.check_invariants() == []
 
