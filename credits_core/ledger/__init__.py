@@ -83,13 +83,16 @@ in one process share its store and its writer. Another process opening the file 
 all-or-nothing, so nothing is ever half-written. Balance listeners hear each logged
 batch on a thread of their own.
 
-History (reads.py, marks.py)
+History (reads.py, marks.py, directory.py)
 
 One user's entries lie scattered over the whole journal. Its history is read through
 the journal's index on the account, or, for a long history, from the account's history
 marks: every 20th entry of an account records a journal row from which it and every
 later entry lie, the account's row keeps the newest six (read with the account, one
-slot each, taken in turn), and DuckDB skips the row groups before the chosen one.
+slot each, taken in turn), and DuckDB skips the row groups before the chosen one. A
+`Ledger` keeps the accounts it has read with their entries and marks (a stale copy only
+makes a read scan more), and reads every long history's marks at its first history
+read: a heavy user's history is then one statement.
 An account-ordered copy of the journal, which keeps each account's entries together,
 reads the newest hundred no faster (bench_ledger.py prints both, beside history()).
 The back office's other reads are plain SQL in reports.py, offered as `Ledger` methods

@@ -186,7 +186,8 @@ def test_sigkill_after_the_answer_finds_the_batch_in_the_redo_log(reference, tmp
     assert done.split()[-1] == "1", f"the file already held the batch: {done}"
     os.kill(child.pid, signal.SIGKILL)
     assert child.wait(timeout=60) == -signal.SIGKILL
-    child.stdout.close(), child.stderr.close(), child.stdin.close()
+    for stream in (child.stdin, child.stdout, child.stderr):
+        stream.close()
     assert state(path) == reference["after"]
     again = finish(start_child(path, seed=11, key="usage-2025-03-01"))
     assert counts_of(again) == counts_of(done)
