@@ -9,12 +9,14 @@ file lags, so that only the log holds what was acknowledged.
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from credits_core.ledger import (
     LedgerDamaged,
     NotRefundable,
     TransactionClosed,
+    redo,
 )
 from credits_core.ledger import applier as applier_module
 from credits_core.ledger import state as state_module
@@ -277,6 +280,18 @@ def test_a_record_failing_its_checksum_ends_the_log(tmp_path):
     data[-5] ^= 0xFF  # flip a byte of the last record's payload
     Path(path).write_bytes(bytes(data))
     assert [n for n, _ in RedoLog(path).records()] == [1, 2]
+
+
+def test_a_record_from_before_bulk_usage_was_logged_still_reads(tmp_path):
+    """A log left by the version before (a record's payload was its rows alone, pickled)
+    is replayed by this one."""
+    path = tmp_path / "x.redo"
+    rows = entry(1).rows
+    payload = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+    crc = zlib.crc32(redo.NUMBER.pack(1) + payload)
+    path.write_bytes(redo.HEADER.pack(len(payload), crc, 1) + payload)
+    [(number, changes)] = list(RedoLog(str(path)).records())
+    assert (number, changes.rows, changes.usage) == (1, rows, [])
 
 
 def test_a_log_missing_a_batch_is_refused_as_damaged(db_path, clock):
