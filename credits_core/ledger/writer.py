@@ -326,17 +326,12 @@ class Writer:
         except Exception as error:
             rollback(cur)
             self._drop_state()
-            if not isinstance(error, CreditsError | ValueError | TypeError):
-                error = WriteFailed(1, describe(error))
-            command.future.set_exception(error)
+            _fail_alone(command, error)
             return
         self._accounts.clear()  # it wrote accounts the kept state does not know of
         self._unapplied.clear()  # the file held every logged batch before it ran
         self._mark_appended(floor)
-        self.batch_sizes.append(1)
-        if command.touched is not None:  # before the caller, as in _answer
-            self.notifier.publish(command.touched(result))
-        command.future.set_result(result)
+        self._answer_alone(command, result)
 
     def _log_alone(self, cur: duckdb.DuckDBPyConnection, command: Command) -> None:
         """A set-based write decided alone on the file (it only reads it), then logged
@@ -353,18 +348,20 @@ class Writer:
                 rollback(cur)
             number = None if changes.empty else self._append(changes)
         except Exception as error:
-            if not isinstance(error, CreditsError | ValueError | TypeError):
-                error = WriteFailed(1, describe(error))
-            command.future.set_exception(error)
+            _fail_alone(command, error)
             return
         if number is not None:
             self._drop_state()  # the kept accounts miss what it booked: reloaded later
-        self.batch_sizes.append(1)
-        if command.touched is not None:  # before the caller, as in _answer
-            self.notifier.publish(command.touched(result))
-        command.future.set_result(result)
+        self._answer_alone(command, result)
         if number is not None:
             self.applier.put(number, changes)
+
+    def _answer_alone(self, command: Command, result: Any) -> None:
+        """Answer a write that ran alone: its listeners first, as in _answer."""
+        self.batch_sizes.append(1)
+        if command.touched is not None:
+            self.notifier.publish(command.touched(result))
+        command.future.set_result(result)
 
     def _booked(self, cur: duckdb.DuckDBPyConnection, command: Command) -> tuple[Any, Changes]:
         """The command's result and the changes it makes: its first result, when keyed
@@ -404,6 +401,14 @@ class Writer:
             **command.encode(result),
         )  # fmt: skip
         return result
+
+
+def _fail_alone(command: Command, error: Exception) -> None:
+    """Fail a write that ran alone: with its typed error, or, for anything else (its
+    SQL, the log), WriteFailed."""
+    if not isinstance(error, CreditsError | ValueError | TypeError):
+        error = WriteFailed(1, describe(error))
+    command.future.set_exception(error)
 
 
 # ---------------------------------------------------------------------- one per file

@@ -343,6 +343,7 @@ def test_a_statement_that_ignores_the_interrupt_is_killed_at_the_time_limit(cons
 def test_the_statement_runs_in_a_process_of_its_own_under_the_kernels_limits(tight):
     rows = tight.run("SELECT current_setting('temp_directory') AS t").rows
     assert rows["t"].tolist() == [""]  # nothing can spill to (or be written in) a folder
+    statement_processes()  # wait until that statement's process is gone: not found below
 
     def run_until_stopped() -> None:
         with contextlib.suppress(SqlTimeout):

@@ -51,14 +51,18 @@ class LiveGrants(NamedTuple):
 @dataclass(frozen=True)
 class Booked:
     """What one batch booked, for `write`: a journal row per booked event (`rows`, with
-    the journal's columns that vary, see `write`), the credits taken from each grant
-    drawn (`burnt`: grant_id, taken), and the accounts the rows move."""
+    the journal's columns that vary, see `write`) and the credits taken from each grant
+    drawn (`burnt`: grant_id, taken)."""
 
     rows: pa.Table
     burnt: pa.Table
-    accounts: int
     reason: str
     actor: str
+
+    @property
+    def accounts(self) -> int:
+        """The accounts the rows move."""
+        return pc.count_distinct(self.rows["account_no"]).as_py()
 
     def count(self) -> int:
         return self.rows.num_rows + self.burnt.num_rows + self.accounts
@@ -104,9 +108,8 @@ def decide(
     outcome = _outcome(usage, status, booked, spent, made)
     if not len(booked):
         return outcome, None
-    position = account_of[booked]
-    burnt = _burnt(live, len(accounts), position, spent)
-    return outcome, Booked(rows, burnt, _runs(position), reason, actor)
+    burnt = _burnt(live, len(accounts), account_of[booked], spent)
+    return outcome, Booked(rows, burnt, reason, actor)
 
 
 def _refuse_made_ids(usage: Usage, status: np.ndarray) -> None:
@@ -239,11 +242,6 @@ def _burnt(live: LiveGrants, accounts: int, position: np.ndarray, spent: np.ndar
     assert np.array_equal(_group_sums(owner, taken, accounts), used), "a short draw"
     drawn = taken > 0
     return pa.table({"grant_id": live.grant_id.filter(drawn), "taken": taken[drawn]})
-
-
-def _runs(position: np.ndarray) -> int:
-    """Distinct values of a sorted array."""
-    return int(np.count_nonzero(np.diff(position))) + 1 if len(position) else 0
 
 
 def write(cur: duckdb.DuckDBPyConnection, booked: Booked) -> None:
