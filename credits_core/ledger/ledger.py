@@ -211,13 +211,19 @@ class Ledger(LedgerReports):
         Each is checked on its own: one whose arguments break a rule gets its typed error
         in its place, and the others are queued."""
         now = self.now()
-        queued: list[WriteFuture | LedgerError] = []
+        built: list[Command | LedgerError] = []
         for operation, args, keywords in calls:
             try:
-                queued.append(self._submit(commands.build(operation, now, *args, **keywords)))
+                built.append(commands.build(operation, now, *args, **keywords))
             except LedgerError as error:
-                queued.append(error)
-        return queued
+                built.append(error)
+        ready = [c for c in built if isinstance(c, Command)]
+        try:  # all at once: the writer decides them together
+            writer = self._open_writer(ready[0].operation) if ready else None
+            queued = iter(writer.submit_many(ready) if writer else [])
+        except LedgerError as error:
+            queued = iter([error] * len(ready))
+        return [next(queued) if isinstance(c, Command) else c for c in built]
 
     # ------------------------------------------------------------------ accounts
 

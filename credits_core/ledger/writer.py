@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -59,6 +58,7 @@ from credits_core.ledger.errors import (
     WriteFailed,
     WriterBusy,
 )
+from credits_core.ledger.inbox import Full, Inbox
 from credits_core.ledger.listeners import Notifier
 from credits_core.ledger.redo import RedoLog, has_records
 from credits_core.ledger.state import Accounts
@@ -81,7 +81,7 @@ class Writer:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_COMMANDS)
+        self._inbox = Inbox(QUEUE_COMMANDS)
         self._accounts = Accounts()
         self._unapplied = Unapplied()
         self._stale = False  # the kept state was dropped before the file held every batch
@@ -104,13 +104,27 @@ class Writer:
 
     def submit(self, command: Command) -> WriteFuture:
         """Queue the command; its future resolves once its batch is durable."""
+        [queued] = self.submit_many([command])
+        if isinstance(queued, WriterBusy):
+            raise queued
+        return queued
+
+    def submit_many(self, commands: list[Command]) -> list[WriteFuture | WriterBusy]:
+        """Queue the commands in order, together (one wake-up of the writer, which then
+        decides them in one batch); each place holds its future, or WriterBusy for those
+        that found no room within PUT_TIMEOUT_S."""
         if self._closed:
             raise LedgerClosed()
-        try:
-            self._queue.put(command, timeout=PUT_TIMEOUT_S)
-        except queue.Full:
-            raise WriterBusy(self._store.path, self._queue.qsize(), PUT_TIMEOUT_S) from None
-        return command.future
+        queued: list[WriteFuture | WriterBusy] = []
+        for start in range(0, len(commands), MAX_BATCH_COMMANDS):
+            part = commands[start : start + MAX_BATCH_COMMANDS]
+            try:
+                self._inbox.put_many(part, PUT_TIMEOUT_S)
+                queued += [command.future for command in part]
+            except Full:
+                busy = WriterBusy(self._store.path, len(self._inbox), PUT_TIMEOUT_S)
+                queued += [busy] * len(part)
+        return queued
 
     def close(self, timeout_s: float = 60.0) -> None:
         """Log what is queued, put every logged batch in the file, then stop; later
@@ -120,7 +134,7 @@ class Writer:
                 return
             self.notifier.drain(timeout_s)
             self._closed = True
-            self._queue.put(_STOP)
+            self._inbox.put(_STOP, timeout_s=None)
         self._thread.join(timeout=timeout_s)
         self._store.barrier = None
         if self.applier.stop(timeout_s):
@@ -151,20 +165,15 @@ class Writer:
             cur.close()
 
     def _take(self) -> tuple[list[Command], bool]:
-        """Block for the first command, then take what else is queued (bounded)."""
-        first = self._queue.get()
-        if first is _STOP:
-            return [], True
-        commands = [first]
-        while len(commands) < MAX_BATCH_COMMANDS:
-            try:
-                command = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if command is _STOP:
-                return commands, True
-            commands.append(command)
-        return commands, False
+        """Block for the first command, then take what else is queued (bounded); and
+        whether the writer was told to stop (nothing is queued after that)."""
+        commands = self._inbox.take(MAX_BATCH_COMMANDS)
+        if _STOP not in commands:
+            return commands, False
+        at = commands.index(_STOP)
+        for late in commands[at + 1 :]:  # queued by a call that raced close()
+            late.future.set_exception(LedgerClosed())
+        return commands[:at], True
 
     def _process(self, cur: duckdb.DuckDBPyConnection, commands: list[Command]) -> None:
         batch: list[Command] = []

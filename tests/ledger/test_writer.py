@@ -271,6 +271,41 @@ def test_submit_many_queues_every_call_at_one_instant(db_path, clock: FakeClock)
         assert ledger.check_invariants() == []
 
 
+def test_submit_many_is_decided_in_one_batch(db_path, clock):
+    """The calls of one request are queued together, so the writer decides them in one
+    batch (one synced log write): it is not woken by the first of them while the rest
+    are still being checked."""
+    with Ledger.open(db_path, clock=clock) as ledger:
+        funded(ledger, credits=10_000)
+        batches_before = len(ledger.writer.batch_sizes)
+        queued = ledger.submit_many([("reserve", ("u_1", 1), {}) for _ in range(2_000)])
+        assert [f.result(10).credits for f in queued] == [1] * 2_000
+        assert list(ledger.writer.batch_sizes)[batches_before:] == [2_000]
+        assert ledger.balance("u_1").held == 2_000
+
+
+def test_a_submit_many_without_room_is_refused_whole(db_path, clock, monkeypatch):
+    """A request whose calls do not all fit in the queue gets WriterBusy in every place
+    and writes nothing; what was queued before it commits."""
+    monkeypatch.setattr(writer_module, "QUEUE_COMMANDS", 8)
+    monkeypatch.setattr(writer_module, "PUT_TIMEOUT_S", 0.05)
+    with Ledger.open(db_path, clock=clock) as ledger:
+        funded(ledger, credits=100)
+        inside, release = threading.Event(), threading.Event()
+        ledger.writer.before_commit = lambda cur: inside.set() or release.wait(10)
+        holding = ledger.submit("grant", "u_1", 1, "topup")
+        assert inside.wait(10)  # the writer waits in that batch
+        waiting = ledger.submit_many([("grant", ("u_1", 1, "topup"), {}) for _ in range(5)])
+        refused = ledger.submit_many([("grant", ("u_1", 1, "topup"), {}) for _ in range(4)])
+        assert all(isinstance(r, WriterBusy) for r in refused)
+        assert "nothing was written" in str(refused[0])
+        ledger.writer.before_commit = None
+        release.set()
+        assert [f.result(10).credits for f in [holding, *waiting]] == [1] * 6
+        assert ledger.balance("u_1").total == 106
+        assert ledger.check_invariants() == []
+
+
 def test_the_writer_keeps_no_state_across_a_sweep(ledger, clock: FakeClock):
     funded(ledger, credits=100)
     hold = ledger.reserve("u_1", 30, ttl=timedelta(minutes=1))
