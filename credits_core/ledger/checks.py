@@ -67,11 +67,14 @@ TEXT_RULES: dict[str, TextRule] = {
 }  # any other field (reason, text, note, ...) is free text
 # Transaction ids the ledger makes itself; imported usage may not use this form.
 LEDGER_MADE_ID = re.compile(r"^(hold|grant|adj|refund|use)-\d+-\d+$")
+BOOLEANS = (bool, np.bool_)  # integers to Python, not amounts
 
 
 def credits(value: object, *, name: str = "credits", signed: bool = False) -> int:
     """A whole number of credits: positive (or non-zero when `signed`), at most MAX_CREDITS."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+    if type(value) is not int and (  # a plain int, the usual case, skips the slow checks
+        isinstance(value, BOOLEANS) or not isinstance(value, numbers.Integral)
+    ):
         raise AmountNotInteger(
             f"{name} must be a whole number of credits (int), not {type(value).__name__} "
             f"{value!r}. Round prices before booking them."
@@ -149,6 +152,15 @@ def text_problem(value: object, name: str) -> str | None:
     """What is wrong with `value` as the field `name` (None when it is valid)."""
     rule = TEXT_RULES.get(name, "text")
     longest = MAX_ID if rule == "id" else MAX_TEXT
+    if (  # the usual case: printable ASCII, no space at either end, valid under every rule
+        type(value) is str
+        and 0 < len(value) <= longest
+        and value.isascii()
+        and value.isprintable()
+        and value[0] != " "
+        and value[-1] != " "
+    ):
+        return None
     if not isinstance(value, str):
         return f"must be a string of 1-{longest:,} characters"
     if not value.strip():

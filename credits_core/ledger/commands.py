@@ -347,8 +347,8 @@ def decided(
         decide=decide,
         key=key,
         fingerprint=idempotency.fingerprint(operation, request) if key else "",
-        encode=lambda result: result.to_dict(),
-        decode=lambda stored: result_type.from_dict(stored),
+        encode=_to_dict,
+        decode=result_type.from_dict,
         touched=None if operation in BALANCE_NEUTRAL else _user_of,
         user_ids=(request["user_id"],) if "user_id" in request else (),
         account_nos=_hold_account(request),
@@ -378,6 +378,10 @@ def alone(
         decode=lambda stored: _decode(stored, result_type),
         touched=None if operation in BALANCE_NEUTRAL else _users_of_frame,
     )
+
+
+def _to_dict(result: Account | Grant | Reservation | Entry) -> dict[str, Any]:
+    return result.to_dict()
 
 
 def _swept(sweep: Sweep) -> frozenset[str]:

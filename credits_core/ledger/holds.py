@@ -202,9 +202,7 @@ def confirm(
             model=hold.model,
         )
         grants.give_back(batch, state, tail(hold.drawn, returned), now, transaction_id, hold.model)
-    resolved = dataclasses.replace(
-        hold, status=outcome, captured=captured, released=returned, resolved_at=now
-    )
+    resolved = hold.resolved(outcome, captured, returned, now)
     del state.pending[transaction_id]
     batch.hold_changed(resolved)
     return resolved
