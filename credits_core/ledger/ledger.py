@@ -425,14 +425,13 @@ class Ledger(LedgerReports):
         self._directory.read_long_once(lambda: store.query(reads.long_histories))
         user_id = checks.user_id(user_id)
         found = self._account(user_id)
-        frame = store.query(
+        frame, newest = store.query(
             lambda cur: reads.history(
                 cur, found.number, window, limit=count, offset=skip, entries=found.entries,
                 marks=found.marks,
             )
         )  # fmt: skip
-        if skip == 0 and len(frame):
-            self._directory.saw(user_id, int(frame["seq"].max()))
+        self._directory.saw(user_id, newest)
         return frame
 
     def count_history(

@@ -172,8 +172,9 @@ def history(
     offset: int,
     entries: int,
     marks: list[dict],
-) -> pd.DataFrame:
-    """One account's journal, newest first, `offset` entries skipped.
+) -> tuple[pd.DataFrame, int]:
+    """One account's journal, newest first, `offset` entries skipped; and the highest
+    entry number (seq) read, 0 for none.
 
     Every entry of the account through the journal's index, then filtered, ordered and
     cut here (cheaper than a sort in DuckDB for the usual hundred rows), in one
@@ -187,7 +188,8 @@ def history(
     else:
         rows = [row for row in _entries(cur, number) if window.admits(row[TS], row[KIND])]
     rows.sort(key=itemgetter(SEQ), reverse=True)
-    return _frame(rows[offset:] if limit is None else rows[offset : offset + limit])
+    newest = rows[0][SEQ] if rows else 0
+    return _frame(rows[offset:] if limit is None else rows[offset : offset + limit]), newest
 
 
 def _newest(
