@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import numpy as np
@@ -9,9 +10,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from credits_core.ledger import InvalidBatch, Ledger, TransactionClosed, WriteFailed
+from credits_core.ledger import InvalidBatch, Ledger, TransactionClosed, WriteFailed, bulk
 from credits_core.ledger.bulk import OUTCOMES, frames
-from tests.ledger.support import START, FakeClock, funded, sql, unchanged
+from tests.ledger.support import START, FakeClock, funded, journal, sql, unchanged
 
 
 def events(rows: list[tuple], **extra) -> pd.DataFrame:
@@ -207,6 +208,51 @@ def test_model_and_options_are_journaled(ledger):
     entries = ledger.history("u_1", kinds=["capture"])
     assert entries["model"].iloc[1] == "Gen-4 Turbo"
     assert list(entries["metadata"]) == [{"options": {"count": 2}}, {"options": {"duration": 10}}]
+
+
+def with_columns(table: pa.Table, columns: dict[str, pa.Array]) -> pa.Table:
+    """The table with these columns set: replaced where it has them, else added."""
+    for name, values in columns.items():
+        at = table.schema.get_field_index(name)
+        table = table.append_column(name, values) if at < 0 else table.set_column(at, name, values)
+    return table
+
+
+def test_a_usage_record_logged_with_its_balances_writes_the_same_journal(tmp_path, clock):
+    """A usage record logged before the applier derived the balances held each row's
+    balance_after and held_after, and every optional column even when empty. Replayed,
+    such a record writes the same journal: the balances come from the account's row,
+    not from the record (made wrong here, they are not read)."""
+    frame = events([("u_1", 30, 1, True), ("u_1", 20, 2, False), ("u_2", 10, 3, True)])
+    written = []
+    for old in (False, True):
+        with Ledger.open(str(tmp_path / f"{old}.duckdb"), clock=clock) as ledger:
+            funded(ledger, "u_1", 100)
+            funded(ledger, "u_2", 100)
+            ledger.reserve("u_1", 5)  # held credits: each row's held_after
+            usage = bulk.check_usage(frame, clock())
+            cur = ledger.cursor()
+            try:
+                cur.execute("BEGIN")
+                _, booked = bulk.decide_usage(cur, clock(), usage, reason="usage", actor="ops")
+                if old:
+                    count = booked.rows.num_rows
+                    rows = with_columns(booked.rows, {
+                        "balance_after": pa.array([-1] * count, pa.int64()),
+                        "held_after": pa.array([-1] * count, pa.int64()),
+                        **{name: pa.nulls(count, pa.string())
+                           for name in ("transaction_id", "model", "metadata")},
+                    })  # fmt: skip
+                    booked = dataclasses.replace(booked, rows=rows)
+                bulk.write_usage(cur, booked)
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
+            written.append(journal(ledger))
+            assert ledger.check_invariants() == []
+    assert written[0] == written[1]
+    booked = [row for row in written[1] if row[2] == "u_1"][-2:]  # 100 held 5, spent 30
+    assert [(row[4], row[7], row[8]) for row in booked] == [("capture", 70, 5), ("release", 70, 5)]
 
 
 def test_repeated_json_options_are_normalised_and_each_bad_row_is_named(ledger):

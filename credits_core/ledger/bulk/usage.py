@@ -36,6 +36,7 @@ from credits_core.ledger.errors import InvalidBatch
 from credits_core.ledger.grants import BURN_ORDER, LIVE
 
 OUTCOMES = ("captured", "released", "rejected_insufficient", "duplicate", "unknown_account")
+GIVEN_COLUMNS = ("transaction_id", "model", "metadata")  # logged only when the events give them
 CAPTURED, RELEASED, REJECTED, DUPLICATE, UNKNOWN = range(5)
 UNDECIDED = -1
 
@@ -196,8 +197,10 @@ def _rows(
     spent: np.ndarray,
 ) -> pa.Table:
     """One journal row per booked event, by account then time, numbered after each
-    account's entries, with the balance it leaves (what `write` derives from them, the
-    credits spent and the ids the ledger makes, left out: the rows are logged)."""
+    account's entries. The rows are logged, so what `write` derives from them and the
+    account's row is left out: the credits spent, the ids the ledger makes, the balance
+    each leaves (the account's total less what its events before spent) and the held
+    credits (unchanged by usage); and so are the columns the events did not give."""
     users, codes = coded
     position = account_of[booked]
     entries_before = accounts["entries"].to_numpy()[position]
@@ -209,6 +212,8 @@ def _rows(
     # every entry leaves at least the held credits in the balance (the fit kept spending
     # within what live grants hold), so the journal's running balance never goes wrong
     assert np.all(balance_after >= held_after), "a booked event spends held credits"
+    given = {"transaction_id": usage.transaction_id, "model": usage.model,
+             "metadata": usage.options}  # fmt: skip
     return pa.table(
         {
             "account_no": account_no.astype(np.int32),
@@ -217,11 +222,7 @@ def _rows(
             "ts": usage.ts.take(booked),
             "success": usage.success[booked],
             "reserved": usage.credits[booked],
-            "balance_after": balance_after,
-            "held_after": held_after,
-            "transaction_id": _column(usage.transaction_id, booked),
-            "model": _column(usage.model, booked),
-            "metadata": _column(usage.options, booked),
+            **{name: values.take(booked) for name, values in given.items() if values is not None},
         }
     )
 
@@ -249,19 +250,30 @@ def write(cur: duckdb.DuckDBPyConnection, booked: Booked) -> None:
     inside the caller's transaction; each statement changes exactly the rows decided
     (asserted: the file holds what `decide` read, and only the writer writes it)."""
     cur.register("usage_rows", booked.rows)
+    given = set(booked.rows.schema.names)
+    transaction_id, model, metadata = (
+        f"r.{name}" if name in given else "NULL" for name in GIVEN_COLUMNS
+    )
+    # The balance each row leaves, from the account's row as `decide` read it: the UPDATE
+    # below proves it unchanged (its entries are the rows' first seq less one, and every
+    # change of a balance adds an entry). (A record logged before these were derived
+    # holds balance_after and held_after too: they are the same, and not read.)
     (posted,) = cur.execute(
-        """
+        f"""
         INSERT INTO journal
-        SELECT account_no, seq, user_id, ts,
-               CASE WHEN success THEN 'capture' ELSE 'release' END,
-               CASE WHEN success THEN -reserved ELSE 0 END, 0, balance_after, held_after,
-               coalesce(transaction_id, 'use-' || account_no || '-' || seq), NULL, ?, ?,
-               model,
-               CASE WHEN NOT success  -- a failed generation: what it had reserved
-                    THEN '{"reserved":' || reserved
-                         || coalesce(',"options":' || metadata, '') || '}'
-                    WHEN metadata IS NOT NULL THEN '{"options":' || metadata || '}' END
-        FROM usage_rows
+        SELECT r.account_no, r.seq, r.user_id, r.ts,
+               CASE WHEN r.success THEN 'capture' ELSE 'release' END,
+               CASE WHEN r.success THEN -r.reserved ELSE 0 END, 0,
+               a.total - sum(CASE WHEN r.success THEN r.reserved ELSE 0 END)
+                   OVER (PARTITION BY r.account_no ORDER BY r.seq),
+               a.held,
+               coalesce({transaction_id}, 'use-' || r.account_no || '-' || r.seq), NULL, ?, ?,
+               {model},
+               CASE WHEN NOT r.success  -- a failed generation: what it had reserved
+                    THEN '{{"reserved":' || r.reserved
+                         || coalesce(',"options":' || {metadata}, '') || '}}'
+                    WHEN {metadata} IS NOT NULL THEN '{{"options":' || {metadata} || '}}' END
+        FROM usage_rows AS r JOIN accounts AS a ON a.account_no = r.account_no
         """,
         [booked.reason, booked.actor],
     ).fetchone()
@@ -371,7 +383,3 @@ def _live_grants(
         remaining=live.column("remaining").to_numpy(),
         owner=position[live.column("code").to_numpy()],
     )
-
-
-def _column(values: pa.Array | None, rows: np.ndarray) -> pa.Array:
-    return pa.nulls(len(rows), pa.string()) if values is None else values.take(rows)
