@@ -35,6 +35,7 @@ BENCH_DB ?= data/bench-100k.duckdb
 bench: $(STAMP)
 	$(BIN)/python bench/bench_pricing.py
 	$(BIN)/python bench/bench_ledger.py
+	$(BIN)/python bench/native_floor.py
 	@test -f $(BENCH_DB) || $(BIN)/credits demo --db $(BENCH_DB) --users 100000 --days 90
 	$(BIN)/python bench/bench_simulation.py --db $(BENCH_DB)
 	$(BIN)/python bench/bench_alerts.py --db $(BENCH_DB)

@@ -51,37 +51,39 @@ sweeps ``expire_holds`` / ``expire_grants`` book what lapsed (entries dated when
 run); until then a lapsed hold's credits stay held, and a lapsed grant's credits are
 already left out of ``balance()`` and of what can be spent.
 
-Writes: one writer per file (writer.py, context.py, state.py, batch.py, changes.py,
-redo.py, applier.py, listeners.py)
+Writes: one writer per file (writer.py, inbox.py, context.py, state.py, batch.py,
+changes.py, redo.py, applier.py, listeners.py)
 
 DuckDB gives snapshot isolation and takes one process per file, and its cost is per
-statement and per commit, not per row. So in a process every write of a ledger file
-is a command on one bounded queue, served by one writer thread: it takes what is
-queued, decides each command in order against the accounts it keeps in memory (the
-balance row, the grants that can still matter, the pending holds; loaded on first
-touch, kept in a bounded LRU, authoritative because nothing else writes the file),
-appends what the batch decided to the redo log as one record, syncs it, and only then
-answers every caller: an acknowledged write is a durable one. The applier thread puts
-the logged batches into the DuckDB file behind the writer, many batches per DuckDB
-transaction, recording in it the last batch it holds; on opening, the batches after
-that one are applied again, and a clean close leaves no log. It applies when a read
-needs the file, when 20,000 rows wait or when the oldest batch has waited 50 ms (each
-DuckDB statement gives up and retakes the interpreter lock). Every read first waits
-until the file holds every batch logged before it (a few ms under load), so a caller
-always reads its own writes. A command that breaks a rule fails alone; a batch that
-cannot be decided or logged fails each of its callers with `WriteFailed`, logs
-nothing, and the writer reloads its state once the file has caught up. A failed apply
-is retried (the batches stay in the log). Sweeps and bulk grants run alone, in their
-own DuckDB transaction, once the file holds every logged batch. Bulk usage runs alone
-too, but is only decided on the file: what it booked (Arrow tables) is logged as one
-record and answered, and the applier appends it behind the answer, as it does a batch.
-Other modules' side writes (`Ledger.side_write()`: alerts), which never write the
-ledger's tables, run beside the writer on a cursor of its own, one at a time: an alert
-evaluation inside the writer cut 32 threads' pairs/s 4.5x. Several `Ledger` objects of one file
-in one process share its store and its writer. Another process opening the file gets
-``LedgerBusy`` naming the holder (or waits, bounded, if asked); transactions are
-all-or-nothing, so nothing is ever half-written. Balance listeners hear each logged
-batch on a thread of their own.
+statement and per commit, not per row. So in a process every write of a ledger file is a
+command on one bounded queue (the inbox: the calls of one request go in together, with
+one wake-up), served by one writer thread: it takes what is queued, decides each command
+in order against the accounts it keeps in memory (the balance row, the grants that can
+still matter, the pending holds; loaded on first touch, kept in a bounded LRU,
+authoritative because nothing else writes the file), appends what the batch decided to
+the redo log as one record, syncs it, and only then answers every caller: an
+acknowledged write is a durable one. The applier thread puts the logged batches into the
+DuckDB file behind the writer, many batches per DuckDB transaction, recording in it the
+last batch it holds; on opening, the batches after that one are applied again, and a
+clean close leaves no log. It applies when a read needs the file, when 20,000 rows wait
+or when the oldest batch has waited 50 ms (each DuckDB statement gives up and retakes
+the interpreter lock). Every read first waits until the file holds every batch logged
+before it (a few ms under load), so a caller always reads its own writes. A command that
+breaks a rule fails alone; a batch that cannot be decided or logged fails each of its
+callers with `WriteFailed`, logs nothing, and the writer reloads its state once the file
+has caught up. A failed apply is retried (the batches stay in the log). Sweeps and bulk
+grants run alone, in their own DuckDB transaction, once the file holds every logged
+batch. Bulk usage runs alone too, but is only decided on the file: what it booked (Arrow
+tables) is logged as one record and answered, and the applier appends it behind the
+answer, as it does a batch, deriving each row's balance from the account's row
+(unchanged since the decision: the rows' entry numbers follow the account's, and every
+change of a balance is an entry). Other modules' side writes (`Ledger.side_write()`:
+alerts), which never write the ledger's tables, run beside the writer on a cursor of its
+own, one at a time: an alert evaluation inside the writer cut 32 threads' pairs/s 4.5x.
+Several `Ledger` objects of one file in one process share its store and its writer.
+Another process opening the file gets ``LedgerBusy`` naming the holder (or waits,
+bounded, if asked); transactions are all-or-nothing, so nothing is ever half-written.
+Balance listeners hear each logged batch on a thread of their own.
 
 History (reads.py, marks.py, directory.py)
 
