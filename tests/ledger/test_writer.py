@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import pytest
 
-from credits_core.ledger import Ledger, LedgerClosed, WriteFailed, WriterBusy
+from credits_core.ledger import Ledger, LedgerClosed, WriteFailed, WriterBusy, commands
 from credits_core.ledger import writer as writer_module
 from tests.ledger.support import FakeClock, funded, sql, state, unchanged
 
@@ -241,6 +241,20 @@ def test_closing_commits_what_is_queued(db_path, clock):
     with Ledger.open(db_path, clock=clock) as again:
         assert again.balance("u_1").total == 150
         assert again.check_invariants() == []
+
+
+def test_a_write_queued_behind_the_stop_is_refused_not_left_waiting(db_path, clock):
+    """A call that checked the ledger was open just before close() queued its stop, and
+    then queued its write behind it: the writer refuses it with LedgerClosed instead of
+    leaving its caller waiting for an answer that never comes."""
+    ledger = Ledger.open(db_path, clock=clock)
+    funded(ledger, credits=100)
+    late = commands.build("adjust", clock(), "u_1", 1, "raced close()", "ops")
+    ledger.writer._inbox.put_many([writer_module._STOP, late], timeout_s=1)
+    assert isinstance(late.future.exception(10), LedgerClosed)
+    ledger.close()
+    with Ledger.open(db_path, clock=clock) as again:
+        assert again.balance("u_1").total == 100  # nothing of it was written
 
 
 def test_submit_checks_its_arguments_at_once(ledger):
