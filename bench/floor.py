@@ -19,7 +19,9 @@ import queue
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -94,6 +96,25 @@ def _applier(applies: queue.Queue, path: Path, users: list[str]) -> None:
     con.close()
 
 
+def seconds_together(work: Callable[[Any], None], arguments: Sequence[Any]) -> float:
+    """Run work(argument) on a thread each, all let go at once; the seconds until the
+    last is done (starting the threads is not timed)."""
+    start = threading.Barrier(len(arguments) + 1)
+
+    def run(argument: Any) -> None:
+        start.wait()
+        work(argument)
+
+    threads = [threading.Thread(target=run, args=(argument,)) for argument in arguments]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - t0
+
+
 def floor_pairs_per_s(threads: int, pairs_each: int, folder: Path | None = None) -> float:
     """Reserve+confirm pairs/s of the floor (see the module) from `threads` threads."""
     with tempfile.TemporaryDirectory(prefix="floor_", dir=folder) as tmp:
@@ -105,24 +126,15 @@ def floor_pairs_per_s(threads: int, pairs_each: int, folder: Path | None = None)
         writer = threading.Thread(target=_writer, args=(commands, applies, log_fd))
         applier.start()
         writer.start()
-        start = threading.Barrier(threads + 1)
 
         def caller(user: str) -> None:
-            start.wait()
             for _ in range(pairs_each):
                 for credits in (5, -4):  # a reserve of 5, a capture of 4
                     command = _Command(user, credits)
                     commands.put(command)
                     command.answered.acquire()
 
-        callers = [threading.Thread(target=caller, args=(user,)) for user in users]
-        for thread in callers:
-            thread.start()
-        start.wait()
-        t0 = time.perf_counter()
-        for thread in callers:
-            thread.join()
-        seconds = time.perf_counter() - t0
+        seconds = seconds_together(caller, users)
         commands.put(_STOP)
         writer.join()
         applier.join()

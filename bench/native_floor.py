@@ -24,14 +24,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.floor import floor_pairs_per_s  # noqa: E402
+from bench.floor import floor_pairs_per_s, seconds_together  # noqa: E402
 from credits_core.ledger import commands  # noqa: E402
 
 THREADS = 32
@@ -88,12 +87,10 @@ def native_round(lib: ctypes.CDLL, folder: Path, pairs_each: int, results: str) 
         raise OSError(-err, "nf_open failed")
     latencies: list[list[int]] = [[] for _ in range(THREADS)]
     failures: list[int] = []
-    start = threading.Barrier(THREADS + 1)
     call, clock = lib.nf_call, time.perf_counter_ns
 
     def caller(user: int) -> None:
         mine, name = latencies[user], f"u_{user}"
-        start.wait()
         for n in range(pairs_each):
             for credits in (-5, 1):  # a reserve of 5, then a confirm giving 1 back
                 t0 = clock()
@@ -108,14 +105,7 @@ def native_round(lib: ctypes.CDLL, folder: Path, pairs_each: int, results: str) 
                 if balance < 0:
                     failures.append(balance)
 
-    callers = [threading.Thread(target=caller, args=(user,)) for user in range(THREADS)]
-    for thread in callers:
-        thread.start()
-    start.wait()
-    t0 = time.perf_counter()
-    for thread in callers:
-        thread.join()
-    seconds = time.perf_counter() - t0
+    seconds = seconds_together(caller, range(THREADS))
     lib.nf_close()
     if failures:
         raise RuntimeError(f"{len(failures)} calls failed, e.g. {failures[0]}")
