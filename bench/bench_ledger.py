@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.floor import floor_pairs_per_s  # after the sys.path line: from a bare checkout
 from credits_core import Ledger
-from credits_core.ledger import marks, reads
+from credits_core.ledger import reads
 
 TARGET_THREADED_PAIRS_PER_S = 10_000
 TARGET_P99_MS = 50.0
@@ -370,10 +370,7 @@ def heavy_history(ledger: Ledger, users: np.ndarray) -> tuple[float, float, floa
 def _newest_statement(cur: duckdb.DuckDBPyConnection, user: str) -> tuple[str, list]:
     """The statement history() runs for the user's newest 100 entries, and its values."""
     found = reads.account_size(cur, user)
-    mark = marks.floor(found.marks or [], found.entries - 99)
-    if mark is None:
-        return reads.NEWEST_ENTRIES, [found.number, 100]
-    return reads.RECENT_ENTRIES, [mark, found.number, 100]
+    return reads.newest_statement(found.number, 100, found.entries, found.marks)
 
 
 def history_statements(path: Path, users: np.ndarray) -> tuple[float, float]:

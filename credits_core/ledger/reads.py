@@ -195,12 +195,19 @@ def history(
 def _newest(
     cur: duckdb.DuckDBPyConnection, number: int, count: int, entries: int, marks: list[dict]
 ) -> list:
-    """The account's newest `count` of at least `entries` entries: from its history mark
-    when it has one, else through the index."""
+    """The account's newest `count` of at least `entries` entries."""
+    return cur.execute(*newest_statement(number, count, entries, marks)).fetchall()
+
+
+def newest_statement(
+    number: int, count: int, entries: int, marks: list[dict]
+) -> tuple[str, list[int]]:
+    """The statement, and its values, that reads an account's newest `count` of at least
+    `entries` entries: from its history mark when it has one, else through the index."""
     row = floor_of(marks, entries - count + 1)
     if row is None:
-        return cur.execute(NEWEST_ENTRIES, [number, count]).fetchall()
-    return cur.execute(RECENT_ENTRIES, [row, number, count]).fetchall()
+        return NEWEST_ENTRIES, [number, count]
+    return RECENT_ENTRIES, [row, number, count]
 
 
 def count_history(cur: duckdb.DuckDBPyConnection, number: int, window: Window) -> int:
