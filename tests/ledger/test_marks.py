@@ -124,6 +124,18 @@ def test_bulk_usage_is_marked_too(ledger, clock):
     assert ledger.check_invariants() == []
 
 
+def test_a_bulk_batch_is_journaled_in_account_order(ledger, clock):
+    """Events of many users arrive interleaved; the journal holds the batch by account,
+    then entry, so each row group of it spans a narrow range of accounts, and a history
+    read skips the others by their bounds."""
+    users = [funded(ledger, f"u_{n}", credits=10_000) for n in range(50)]
+    clock.advance(hours=1)
+    ledger.apply_usage(usage([users[n % 50] for n in range(50 * 40)], clock.now))
+    rows = sql(ledger, "SELECT account_no, seq FROM journal WHERE kind = 'capture' ORDER BY rowid")
+    assert rows == sorted(rows)
+    assert list(ledger.history("u_3", limit=50)["seq"]) == by_index(ledger, "u_3", 50)
+
+
 def test_one_bulk_batch_of_many_marks_keeps_the_newest_six(ledger, clock):
     user = funded(ledger, "u_1", credits=10_000)  # entry 1: the grant
     clock.advance(hours=1)

@@ -258,6 +258,10 @@ def write(cur: duckdb.DuckDBPyConnection, booked: Booked) -> None:
     # below proves it unchanged (its entries are the rows' first seq less one, and every
     # change of a balance adds an entry). (A record logged before these were derived
     # holds balance_after and held_after too: they are the same, and not read.)
+    # The rows go in by account, then entry: each row group of the batch then spans a
+    # narrow range of accounts, and a history read skips the others by their bounds.
+    # (Out of the window's hash partitions, every row group of a million-event batch
+    # spanned all accounts, and a heavy user's newest hundred read 2 ms slower.)
     (posted,) = cur.execute(
         f"""
         INSERT INTO journal
@@ -274,6 +278,7 @@ def write(cur: duckdb.DuckDBPyConnection, booked: Booked) -> None:
                          || coalesce(',"options":' || {metadata}, '') || '}}'
                     WHEN {metadata} IS NOT NULL THEN '{{"options":' || {metadata} || '}}' END
         FROM usage_rows AS r JOIN accounts AS a ON a.account_no = r.account_no
+        ORDER BY r.account_no, r.seq
         """,
         [booked.reason, booked.actor],
     ).fetchone()
