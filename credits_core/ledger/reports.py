@@ -136,13 +136,18 @@ def overview(cur: duckdb.DuckDBPyConnection, now: datetime) -> Overview:
 
 
 def consumption_by_day(cur: duckdb.DuckDBPyConnection, now: datetime, days: int) -> pd.DataFrame:
-    """Credits captured per day over the last `days` days."""
+    """Credits captured per day (UTC) over the last `days` days. Days are counted from
+    the epoch in whole microseconds: date_trunc on a time with a zone took ten times as
+    long (0.3 s of the home page's 0.4 s on a 12M-entry journal)."""
     return cur.execute(
         """
-        SELECT date_trunc('day', ts) AS day, -sum(credits) AS credits, count(*) AS generations
-        FROM journal
-        WHERE kind = 'capture' AND ts >= ? AND ts <= ?
-        GROUP BY ALL ORDER BY day
+        SELECT to_timestamp(day * 86400) AS day, credits, generations
+        FROM (SELECT epoch_us(ts) // 86400000000 AS day, -sum(credits) AS credits,
+                     count(*) AS generations
+              FROM journal
+              WHERE kind = 'capture' AND ts >= ? AND ts <= ?
+              GROUP BY ALL)
+        ORDER BY day
         """,
         [now - timedelta(days=days), now],
     ).df()

@@ -106,3 +106,24 @@ def test_support_log_pages_and_refuses_an_unknown_kind(acted):
     assert pd.concat([first, rest])["reason"].tolist() == everything["reason"].tolist()
     with pytest.raises(InvalidKind, match="valid kinds: adjustment, refund, grant"):
         SupportLogFilter(kinds=("goodwill",))
+
+
+def test_consumption_is_counted_per_utc_day(ledger, clock):
+    """Captures a minute either side of midnight UTC land on their own days; a failed
+    generation (released) consumed nothing."""
+    funded(ledger, "u_1", 1_000)
+    midnight = (clock.now + timedelta(days=1)).replace(hour=0, minute=0)
+    clock.advance(days=2)
+    events = pd.DataFrame({
+        "user_id": ["u_1"] * 3,
+        "credits": [10, 20, 40],
+        "ts": [midnight - timedelta(minutes=1), midnight + timedelta(minutes=1),
+               midnight + timedelta(minutes=2)],
+        "success": [True, True, False],
+    })  # fmt: skip
+    ledger.apply_usage(events)
+    daily = ledger.consumption_by_day(days=30)
+    assert daily["day"].tolist() == [midnight - timedelta(days=1), midnight]
+    assert str(daily["day"].dt.tz) in ("UTC", "Etc/UTC")
+    assert daily["credits"].tolist() == [10, 20]
+    assert daily["generations"].tolist() == [1, 1]
