@@ -4,9 +4,13 @@ alert rules evaluated for the users a write touched, and what the home page show
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from credits_core.alerts import users_in_alert
 from credits_core.ledger import Ledger
@@ -97,3 +101,31 @@ def test_a_failing_job_records_its_error_and_runs_again(tmp_path):
 
     run(scenario)
     ledger.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is Linux's")
+def test_the_jobs_run_at_a_lower_priority_than_the_requests(tmp_path):
+    """An alert evaluation takes both cores for a while: the jobs' threads yield the CPU
+    to the event loop and the ledger's writer, which keep the process's priority."""
+    ledger = Ledger.open(tmp_path / "ledger.duckdb")
+    ours = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen: dict[str, list[int]] = {}
+
+    def niceness(prefix: str) -> list[int]:
+        threads = [t for t in threading.enumerate() if t.name.startswith(prefix)]
+        return [os.getpriority(os.PRIO_PROCESS, t.native_id) for t in threads]
+
+    async def scenario() -> None:
+        jobs = Jobs(ledger, holds_every_s=0.05)
+        jobs.start()
+        try:
+            await wait_for(lambda: jobs.states["expire_holds"].runs >= 2)
+            seen["jobs"], seen["writer"] = niceness("credits-job"), niceness("ledger-writer")
+            seen["loop"] = [os.getpriority(os.PRIO_PROCESS, threading.get_native_id())]
+        finally:
+            await jobs.stop()
+
+    run(scenario)
+    ledger.close()
+    assert seen["jobs"] and set(seen["jobs"]) == {min(19, ours + jobs_module.JOB_NICENESS)}
+    assert seen["writer"] == [ours] and seen["loop"] == [ours]
