@@ -128,4 +128,5 @@ def test_the_jobs_run_at_a_lower_priority_than_the_requests(tmp_path):
     run(scenario)
     ledger.close()
     assert seen["jobs"] and set(seen["jobs"]) == {min(19, ours + jobs_module.JOB_NICENESS)}
-    assert seen["writer"] == [ours] and seen["loop"] == [ours]
+    # every ledger writer of the process (other tests may leave theirs) keeps its priority
+    assert seen["writer"] and set(seen["writer"]) == {ours} and seen["loop"] == [ours]
