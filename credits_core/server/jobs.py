@@ -11,8 +11,9 @@ A job that fails records its error and runs again at its next time; it never sto
 server. The jobs of the server running in this process are `running()`.
 
 The jobs' work runs on threads of their own at a lower CPU priority (JOB_NICENESS): an
-alert evaluation takes both cores for a few hundred ms at a time (DuckDB's statement),
-and at normal priority it took them from the event loop answering reserves.
+alert evaluation keeps the CPU busy for a few hundred ms at a time, and at the same
+priority it competed with the event loop answering reserves (the slowest reserves at
+half the peak load came during evaluations).
 """
 
 from __future__ import annotations
